@@ -1,0 +1,324 @@
+// Campaign runner: expands a campaign into cells, runs each node's cells in a seeded random order (nodes in
+// parallel), records every operation, and keeps partial results when stopped.
+import { randomBytes } from 'node:crypto';
+import { basename } from 'node:path';
+import { z } from 'zod';
+import type { Campaign } from '../config/campaign.js';
+import type { Rig } from '../config/rig.js';
+import type { CellInfo, OpRecord, RunInfo, RunStatus, Store } from '../model.js';
+import { LinkError } from '../drivers/node.js';
+import { bringUpAll, recover, shutDown, type ReadyNode } from '../rig/strategy.js';
+import { Progress } from '../progress.js';
+import { controllerVersion, gitCommit } from '../paths.js';
+import { cleanup } from '../cleanup.js';
+import { HandshakeServer, type ServerOp } from '../handshake/server.js';
+
+export interface OpSink {
+  write(run: RunInfo, cell: CellInfo, ops: OpRecord[]): void;
+}
+
+export interface RunHooks {
+  onReady?(nodes: ReadyNode[]): void;
+  onOp?(op: OpRecord, node: ReadyNode): void;
+}
+
+export interface RunOptions {
+  campaign: { file: string; text: string; value: Campaign };
+  rig: { file: string; text: string; value: Rig };
+  store: Store;
+  sinks?: OpSink[];
+  signal?: AbortSignal;
+  quiet?: boolean;
+  hooks?: RunHooks;
+}
+
+export interface RunSummary {
+  runId: string;
+  status: RunStatus;
+  durationS: number;
+  nodes: { name: string; board: string; build: string; fw: string; ok: boolean; error?: string }[];
+  cells: { total: number; ok: number; failed: number; skipped: number };
+  ops: { total: number; ok: number; failed: number };
+  failures: { cellId: string; error: string }[];
+}
+
+/** mulberry32: small, seeded, good enough to order cells reproducibly. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function shuffle<T>(items: T[], rnd: () => number): T[] {
+  const a = [...items];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
+export interface PlannedCell {
+  cellId: string;
+  node: string;
+  suite: string;
+  bytes: number;
+  repetition: number;
+}
+
+/** suites × nodes × payloads × repetitions, in a seeded random interleaving. */
+export function planCells(c: Campaign, nodeNames: string[]): PlannedCell[] {
+  const payloads = Array.isArray(c.records.bytes) ? c.records.bytes : [c.records.bytes];
+  const cells: PlannedCell[] = [];
+  for (let rep = 1; rep <= c.repetitions; rep++)
+    for (const suite of c.suites)
+      for (const node of nodeNames)
+        for (const bytes of payloads) cells.push({ cellId: `${node}/${suite}/loopback/${bytes}B/r${rep}`, node, suite, bytes, repetition: rep });
+  return shuffle(cells, seededRandom(c.seed));
+}
+
+const opEventSchema = z.object({
+  i: z.number().int().min(0),
+  ok: z.boolean(),
+  err: z.string().max(64).optional(),
+  msg: z.string().max(300).optional(),
+  cr: z.string().regex(/^[0-9a-f]{16}$/).optional(),
+  t: z.record(z.string(), z.number().finite().min(0)).default({}),
+  hs_tx: z.number().int().min(0).default(0),
+  hs_rx: z.number().int().min(0).default(0),
+  rec_tx: z.number().int().min(0).default(0),
+  rec_rx: z.number().int().min(0).default(0),
+  recs: z.number().int().min(0).default(0),
+  heap: z.number().int().min(0).default(0),
+  stack: z.number().int().min(0).default(0),
+  cpu: z.number().min(0).max(1000).default(0),
+});
+
+function runIdFor(campaign: string): string {
+  const ts = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${ts}-${campaign}-${randomBytes(2).toString('hex')}`;
+}
+
+export async function runCampaign(o: RunOptions): Promise<RunSummary> {
+  const c = o.campaign.value;
+  const rig = o.rig.value;
+  const t0 = Date.now();
+  const wanted = c.nodes === 'all' ? rig.nodes.map((n) => n.name) : c.nodes;
+  const unknown = wanted.filter((n) => !rig.nodes.some((r) => r.name === n));
+  if (unknown.length) throw new Error(`${o.campaign.file}: nodes: ${unknown.join(', ')} not in rig ${o.rig.file} (it has ${rig.nodes.map((n) => n.name).join(', ')})`);
+
+  const virtualParts: string[] = [];
+  if (rig.nodes.some((n) => wanted.includes(n.name) && n.kind === 'virtual')) {
+    virtualParts.push('nodes: firmware POSIX build on pseudo-terminals (host CPU, not the board)', 'data plane: loopback TCP, no impairment');
+  }
+  const run: RunInfo = {
+    id: runIdFor(c.name),
+    campaign: c.name,
+    campaignFile: o.campaign.file,
+    campaignText: o.campaign.text,
+    rig: rig.name,
+    rigFile: o.rig.file,
+    rigText: o.rig.text,
+    controllerVersion: controllerVersion(),
+    gitCommit: gitCommit(),
+    seed: c.seed,
+    virtual: virtualParts.length > 0,
+    virtualParts,
+    startedAt: new Date(t0).toISOString(),
+    status: 'running',
+  };
+  o.store.beginRun(run);
+  const log = (s: string) => { if (!o.quiet) process.stderr.write(`${s}\n`); };
+  log(`run ${run.id}: campaign ${c.name} (${basename(o.campaign.file)}) on rig ${rig.name}`);
+
+  const server = new HandshakeServer({ host: rig.server.bind, port: rig.server.port });
+  const serverOps = new Map<string, ServerOp>();
+  server.onOp = (op) => {
+    serverOps.set(op.cr, op);
+  };
+  const { port } = await server.start();
+  const unregisterServer = cleanup.add('handshake server', () => server.close());
+
+  const summary: RunSummary = {
+    runId: run.id, status: 'running', durationS: 0, nodes: [],
+    cells: { total: 0, ok: 0, failed: 0, skipped: 0 }, ops: { total: 0, ok: 0, failed: 0 }, failures: [],
+  };
+  let nodes: ReadyNode[] = [];
+  try {
+    const up = await bringUpAll(rig, wanted);
+    nodes = up.ready;
+    for (const n of up.ready) summary.nodes.push({ name: n.spec.name, board: n.spec.board, build: n.hello.build, fw: n.hello.fw, ok: true });
+    for (const f of up.failed) {
+      summary.nodes.push({ name: f.spec.name, board: f.spec.board, build: '', fw: '', ok: false, error: f.error });
+      o.store.addEvent({ runId: run.id, ts: Date.now(), kind: 'node-lost', node: f.spec.name, detail: `bring-up failed: ${f.error}` });
+      log(`node ${f.spec.name}: NOT READY: ${f.error}`);
+    }
+    for (const n of up.ready) log(`node ${n.spec.name}: ${n.hello.board} fw ${n.hello.fw} build ${n.hello.build} on ${n.link.opts.path}`);
+    o.hooks?.onReady?.(nodes);
+
+    const plan = planCells(c, wanted);
+    summary.cells.total = plan.length;
+    const progress = new Progress(plan.length, c.name, process.stderr, !!o.quiet);
+    const base = (p: PlannedCell): CellInfo => {
+      const n = nodes.find((x) => x.spec.name === p.node);
+      const spec = rig.nodes.find((x) => x.name === p.node)!;
+      return {
+        runId: run.id, cellId: p.cellId, node: p.node, board: spec.board, buildHash: n?.hello.build ?? '', firmware: n?.hello.fw ?? '',
+        suite: p.suite, profile: 'loopback', aead: c.records.aead, records: c.records.count, bytes: p.bytes, refresh: c.records.refresh,
+        repetition: p.repetition, ops: c.handshakes, status: 'pending', attempts: 0,
+      };
+    };
+    for (const p of plan) o.store.upsertCell(base(p));
+
+    const finishCell = (cell: CellInfo) => {
+      o.store.upsertCell(cell);
+      if (cell.status === 'ok') summary.cells.ok++;
+      else if (cell.status === 'failed') {
+        summary.cells.failed++;
+        summary.failures.push({ cellId: cell.cellId, error: cell.error ?? 'unknown' });
+      } else if (cell.status === 'skipped') summary.cells.skipped++;
+      progress.tick(`${cell.cellId}: ${cell.status}${cell.error ? ` (${cell.error})` : ''}`);
+    };
+
+    const worker = async (nodeName: string) => {
+      const cells = plan.filter((p) => p.node === nodeName);
+      const node = nodes.find((n) => n.spec.name === nodeName);
+      let lost: string | undefined = node ? undefined : summary.nodes.find((x) => x.name === nodeName)?.error ?? 'node not ready';
+      for (const p of cells) {
+        const cell = base(p);
+        if (o.signal?.aborted) {
+          finishCell({ ...cell, status: 'skipped', error: 'run interrupted' });
+          continue;
+        }
+        if (lost || !node) {
+          finishCell({ ...cell, status: 'failed', error: `node lost: ${lost}` });
+          continue;
+        }
+        cell.startedAt = new Date().toISOString();
+        cell.status = 'running';
+        for (let attempt = 1; attempt <= 1 + c.retries; attempt++) {
+          cell.attempts = attempt;
+          const res = await runCell(o, run, cell, node, attempt, port, server.pin(p.suite), serverOps);
+          summary.ops.total += res.ok + res.failed;
+          summary.ops.ok += res.ok;
+          summary.ops.failed += res.failed;
+          if (!res.error) {
+            cell.status = 'ok';
+            delete cell.error;
+            break;
+          }
+          cell.status = 'failed';
+          cell.error = res.error;
+          if (o.signal?.aborted) break;
+          o.store.addEvent({ runId: run.id, ts: Date.now(), kind: 'retry', node: nodeName, cellId: cell.cellId, detail: `attempt ${attempt} failed: ${res.error}` });
+          if (!(await recover(node))) {
+            lost = `${res.error}; node does not answer after the failure${node.virtual && !node.virtual.running ? ` (virtual node process ended: ${node.virtual.exitSignal ?? node.virtual.exitCode})` : ''}`;
+            o.store.addEvent({ runId: run.id, ts: Date.now(), kind: 'node-lost', node: nodeName, cellId: cell.cellId, detail: lost });
+            log(`node ${nodeName}: lost (${lost}); its remaining cells fail, the others go on`);
+            break;
+          }
+        }
+        cell.endedAt = new Date().toISOString();
+        finishCell(cell);
+      }
+    };
+    await Promise.all(wanted.map((n) => worker(n)));
+    progress.finish();
+    summary.status = o.signal?.aborted ? 'interrupted' : summary.cells.failed > 0 ? 'failed' : 'completed';
+  } catch (e) {
+    summary.status = 'failed';
+    o.store.addEvent({ runId: run.id, ts: Date.now(), kind: 'error', detail: (e as Error).message });
+    throw e;
+  } finally {
+    if (o.signal?.aborted && summary.status === 'running') summary.status = 'interrupted';
+    if (o.signal?.aborted) o.store.addEvent({ runId: run.id, ts: Date.now(), kind: 'interrupt', detail: String(o.signal.reason ?? 'aborted') });
+    await shutDown(nodes);
+    await server.close();
+    unregisterServer();
+    summary.durationS = (Date.now() - t0) / 1000;
+    o.store.endRun(run.id, summary.status === 'running' ? 'failed' : summary.status, new Date().toISOString());
+  }
+  return summary;
+}
+
+interface CellResult {
+  ok: number;
+  failed: number;
+  error?: string;
+}
+
+async function runCell(
+  o: RunOptions, run: RunInfo, cell: CellInfo, node: ReadyNode, attempt: number, port: number, pin: string,
+  serverOps: Map<string, ServerOp>,
+): Promise<CellResult> {
+  const c = o.campaign.value;
+  const res: CellResult = { ok: 0, failed: 0 };
+  const buffer: OpRecord[] = [];
+  const flush = () => {
+    if (!buffer.length) return;
+    for (const op of buffer) {
+      const s = op.cr ? serverOps.get(op.cr) : undefined;
+      if (s) {
+        op.hostUs = s.wallUs;
+        serverOps.delete(op.cr!);
+      }
+      delete op.cr;
+    }
+    o.store.addOps(buffer);
+    for (const s of o.sinks ?? []) s.write(run, cell, buffer);
+    buffer.length = 0;
+  };
+  const onAbort = () => void node.link.request('abort', {}, { timeoutMs: 1000 }).catch(() => undefined);
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  const cellTimer = setTimeout(onAbort, c.timeouts.cell_s * 1000);
+  try {
+    await node.link.request(
+      'hs',
+      {
+        suite: cell.suite, host: o.rig.value.server.advertise, port, n: cell.ops, records: cell.records, bytes: cell.bytes,
+        aead: cell.aead, refresh: cell.refresh, pin,
+      },
+      {
+        idle: true,
+        timeoutMs: c.timeouts.idle_s * 1000,
+        onEvent: (ev) => {
+          if (ev.ev !== 'op') return;
+          const parsed = opEventSchema.safeParse(ev);
+          if (!parsed.success) {
+            o.store.addEvent({ runId: run.id, ts: Date.now(), kind: 'bad-event', node: cell.node, cellId: cell.cellId, detail: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ').slice(0, 300) });
+            return;
+          }
+          const e = parsed.data;
+          const op: OpRecord & { cr?: string } = {
+            runId: run.id, cellId: cell.cellId, node: cell.node, board: cell.board, suite: cell.suite, profile: cell.profile,
+            attempt, index: e.i, ok: e.ok, t: e.t, hsTx: e.hs_tx, hsRx: e.hs_rx, recTx: e.rec_tx, recRx: e.rec_rx, recs: e.recs,
+            heap: e.heap, stack: e.stack, cpu: e.cpu, ts: Date.now(),
+          };
+          if (e.err) op.err = e.err;
+          if (e.msg) op.msg = e.msg;
+          if (e.cr) op.cr = e.cr;
+          if (e.ok) res.ok++;
+          else res.failed++;
+          buffer.push(op);
+          o.hooks?.onOp?.(op, node);
+          if (buffer.length >= 200) flush();
+        },
+      },
+    );
+  } catch (e) {
+    res.error = e instanceof LinkError ? e.message : `E_CONTROLLER: ${(e as Error).message}`;
+    if (e instanceof LinkError && e.code === 'E_TIMEOUT') onAbort();
+  } finally {
+    clearTimeout(cellTimer);
+    o.signal?.removeEventListener('abort', onAbort);
+    // The server closes its side a moment after the node's last event; give the join a short grace.
+    if (buffer.some((b) => b.cr && !serverOps.has(b.cr))) await new Promise((r) => setTimeout(r, 20));
+    flush();
+  }
+  return res;
+}

@@ -1,0 +1,185 @@
+#!/usr/bin/env node
+// qslab command line. Exit codes: 0 ok, 1 the work ran but something failed (cells, unhealthy nodes),
+// 2 bad input (rig/campaign file, arguments), 3 internal/environment error, 130/143 interrupted.
+import { Command, Option } from 'commander';
+import { relative } from 'node:path';
+import { ConfigError } from './config/load.js';
+import { loadRig, type Rig } from './config/rig.js';
+import { loadCampaign } from './config/campaign.js';
+import { cleanup, installSignalHandlers } from './cleanup.js';
+import { DEFAULT_CAMPAIGN, DEFAULT_RIG, REPORTS_DIR, resolveUserPath, controllerVersion, ROOT } from './paths.js';
+import { openStore } from './store/sqlite.js';
+import { influxConfigFrom, InfluxSink, pushSpool, defaultSpoolDir } from './store/influx-config.js';
+import { runCampaign, type OpSink } from './campaign/runner.js';
+import { writeReport } from './report/report.js';
+import { bringUpAll, shutDown } from './rig/strategy.js';
+import { resolve } from 'node:path';
+
+export const EXIT = { ok: 0, failed: 1, input: 2, internal: 3, sigint: 130, sigterm: 143 } as const;
+
+class UsageError extends Error {}
+
+function dbPath(opt: string | undefined, rig?: Rig): string {
+  const p = opt ?? process.env.QSLAB_DB ?? rig?.storage.sqlite ?? '.qslab/qslab.db';
+  return resolve(ROOT, p);
+}
+
+function show(p: string): string {
+  const r = relative(process.cwd(), p);
+  return r && !r.startsWith('..') ? r : p;
+}
+
+function out(json: boolean, value: unknown, text: () => string): void {
+  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`);
+}
+
+const program = new Command();
+program
+  .name('qslab')
+  .description('Hardware-in-the-loop testbed controller for quantum-safe IoT cryptography')
+  .version(controllerVersion())
+  .showHelpAfterError('(run with --help for usage)');
+
+program
+  .command('run')
+  .description('run a campaign on a rig and write its report (default: the quickstart campaign on the virtual rig)')
+  .argument('[campaign]', 'campaign file', DEFAULT_CAMPAIGN)
+  .option('--rig <file>', 'rig file (default: the campaign\'s rig, else rigs/virtual.yaml)')
+  .option('--db <file>', 'local store (SQLite); default: the rig\'s storage.sqlite')
+  .option('--no-report', 'do not write the report at the end')
+  .option('--json', 'print the run summary as JSON on stdout')
+  .option('-q, --quiet', 'no progress output')
+  .action(async (campaignArg: string, opts: { rig?: string; db?: string; report: boolean; json?: boolean; quiet?: boolean }) => {
+    const campaign = loadCampaign(resolveUserPath(campaignArg));
+    const rigFile = resolveUserPath(opts.rig ?? campaign.value.rig ?? DEFAULT_RIG);
+    const rig = loadRig(rigFile);
+    const store = openStore(dbPath(opts.db, rig.value));
+    const sinks: OpSink[] = [];
+    const influxCfg = influxConfigFrom(rig.value, process.env);
+    const influx = influxCfg ? new InfluxSink(influxCfg) : undefined;
+    if (influx) sinks.push(influx);
+    const ac = new AbortController();
+    const uninstall = installSignalHandlers(ac);
+    let code: number = EXIT.ok;
+    try {
+      const summary = await runCampaign({ campaign, rig, store, sinks, signal: ac.signal, quiet: !!opts.quiet || !!opts.json });
+      let influxResult: Awaited<ReturnType<InfluxSink['close']>> | undefined;
+      if (influx) influxResult = await influx.close();
+      const report = opts.report ? writeReport(store, summary.runId, REPORTS_DIR) : undefined;
+      out(!!opts.json, { ...summary, influx: influxResult, report }, () => {
+        const lines = [
+          `run ${summary.runId}: ${summary.status} in ${summary.durationS.toFixed(1)} s`,
+          `cells: ${summary.cells.ok} ok, ${summary.cells.failed} failed, ${summary.cells.skipped} skipped of ${summary.cells.total}`,
+          `operations: ${summary.ops.ok} ok, ${summary.ops.failed} failed`,
+          ...summary.failures.slice(0, 10).map((f) => `  failed ${f.cellId}: ${f.error}`),
+        ];
+        if (influxResult) lines.push(`influxdb: ${influxResult.written} points written, ${influxResult.spooledLines} spooled (replay with "qslab push")`);
+        if (report) lines.push(`report: ${show(report.html)}`, `        ${show(report.markdown)}`);
+        return lines.join('\n');
+      });
+      code = summary.status === 'interrupted' ? (String(ac.signal.reason).includes('SIGTERM') ? EXIT.sigterm : EXIT.sigint)
+        : summary.status === 'completed' && summary.ops.failed === 0 ? EXIT.ok : EXIT.failed;
+    } finally {
+      uninstall();
+      store.close();
+    }
+    process.exitCode = code;
+  });
+
+const rigCmd = program.command('rig').description('rig files and the nodes they describe');
+rigCmd
+  .command('check')
+  .description('open every node of the rig, print its hello and exit non-zero if any node is unhealthy')
+  .argument('[rig]', 'rig file', DEFAULT_RIG)
+  .option('--json', 'JSON output')
+  .action(async (rigArg: string, opts: { json?: boolean }) => {
+    const rig = loadRig(resolveUserPath(rigArg));
+    const { ready, failed } = await bringUpAll(rig.value);
+    try {
+      const rows = [
+        ...ready.map((n) => {
+          const h = n.hello;
+          return { node: n.spec.name, kind: n.spec.kind, path: n.link.opts.path, healthy: true, proto: h.proto, fw: h.fw, build: h.build, board: h.board, cpu_mhz: h.cpu_mhz, ram: h.ram, suites: h.suites };
+        }),
+        ...failed.map((f) => ({ node: f.spec.name, kind: f.spec.kind, healthy: false, error: f.error })),
+      ];
+      out(!!opts.json, { rig: rig.value.name, file: rig.file, nodes: rows }, () =>
+        [`rig ${rig.value.name} (${show(rig.file)})`, ...rows.map((r) => ('error' in r
+          ? `  ✗ ${r.node.padEnd(12)} ${r.error}`
+          : `  ✓ ${r.node.padEnd(12)} ${r.board} ${r.cpu_mhz} MHz ${r.ram} B RAM  fw ${r.fw} build ${r.build}  proto ${r.proto}  ${r.path}`))].join('\n'));
+      process.exitCode = failed.length ? EXIT.failed : EXIT.ok;
+    } finally {
+      await shutDown(ready);
+    }
+  });
+
+program
+  .command('report')
+  .description('write the Markdown + HTML report of a run (default: the latest)')
+  .argument('[run]', 'run id or "latest"', 'latest')
+  .option('--db <file>', 'local store (SQLite)')
+  .option('--out <dir>', 'output root', REPORTS_DIR)
+  .option('--json', 'print the written paths as JSON')
+  .action((runArg: string, opts: { db?: string; out: string; json?: boolean }) => {
+    const store = openStore(dbPath(opts.db));
+    try {
+      const run = runArg === 'latest' ? store.latestRun() : store.getRun(runArg);
+      if (!run) throw new UsageError(runArg === 'latest' ? 'the store has no runs yet: run "qslab run" first' : `no run "${runArg}" in ${dbPath(opts.db)} (see "qslab runs")`);
+      const r = writeReport(store, run.id, resolve(opts.out));
+      out(!!opts.json, r, () => `report: ${show(r.html)}\n        ${show(r.markdown)}`);
+    } finally {
+      store.close();
+    }
+  });
+
+program
+  .command('runs')
+  .description('list the runs in the local store')
+  .option('--db <file>', 'local store (SQLite)')
+  .option('--json', 'JSON output')
+  .action((opts: { db?: string; json?: boolean }) => {
+    const store = openStore(dbPath(opts.db));
+    try {
+      const runs = store.listRuns().map(({ campaignText: _c, rigText: _r, ...rest }) => rest);
+      out(!!opts.json, runs, () => (runs.length ? runs.map((r) => `${r.id}  ${r.status.padEnd(11)} ${r.campaign} on ${r.rig}${r.virtual ? ' (virtual)' : ''}`).join('\n') : 'no runs yet'));
+    } finally {
+      store.close();
+    }
+  });
+
+program
+  .command('push')
+  .description('replay InfluxDB batches spooled during an outage')
+  .option('--rig <file>', 'rig file with storage.influx', DEFAULT_RIG)
+  .addOption(new Option('--spool <dir>', 'spool directory').default(defaultSpoolDir()))
+  .option('--json', 'JSON output')
+  .action(async (opts: { rig: string; spool: string; json?: boolean }) => {
+    const rig = loadRig(resolveUserPath(opts.rig));
+    const cfg = influxConfigFrom(rig.value, process.env, opts.spool);
+    if (!cfg) throw new UsageError('no InfluxDB configured: set QSLAB_INFLUX_URL (and QSLAB_INFLUX_BUCKET, QSLAB_INFLUX_ORG, QSLAB_INFLUX_TOKEN) or storage.influx in the rig file');
+    const r = await pushSpool(cfg);
+    out(!!opts.json, r, () => `pushed ${r.lines} lines from ${r.files} spool files; ${r.failed} files still failing`);
+    process.exitCode = r.failed ? EXIT.failed : EXIT.ok;
+  });
+
+async function main(): Promise<void> {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`qslab: invalid ${e.message}\n`);
+      process.exitCode = EXIT.input;
+    } else if (e instanceof UsageError) {
+      process.stderr.write(`qslab: ${e.message}\n`);
+      process.exitCode = EXIT.input;
+    } else {
+      process.stderr.write(`qslab: ${(e as Error).message}\n`);
+      if (process.env.QSLAB_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
+      process.exitCode = EXIT.internal;
+    }
+  } finally {
+    await cleanup.run();
+  }
+}
+
+await main();

@@ -1,0 +1,38 @@
+// Campaign file: what to measure. Expanded into cells (suite × node × payload × repetition).
+import { z } from 'zod';
+import { loadConfig, type Loaded } from './load.js';
+
+export const SUITES = ['rsa2048', 'ecdhe-p256-ecdsa', 'x25519'] as const;
+export const AEADS = ['aes-256-gcm', 'chacha20-poly1305'] as const;
+
+export const campaignSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/),
+  description: z.string().optional(),
+  rig: z.string().default('rigs/virtual.yaml'),
+  seed: z.number().int().min(0).max(2 ** 31 - 1).default(1),
+  suites: z.array(z.enum(SUITES)).min(1),
+  nodes: z.union([z.literal('all'), z.array(z.string()).min(1)]).default('all'),
+  handshakes: z.number().int().min(1).max(100000),
+  repetitions: z.number().int().min(1).max(1000).default(1),
+  records: z
+    .strictObject({
+      count: z.number().int().min(0).max(100000).default(10),
+      bytes: z.union([z.number().int().min(1).max(16384), z.array(z.number().int().min(1).max(16384)).min(1)]).default(256),
+      aead: z.enum(AEADS).default('aes-256-gcm'),
+      refresh: z.number().int().min(0).max(1_000_000).default(0),
+    })
+    .default({ count: 10, bytes: 256, aead: 'aes-256-gcm', refresh: 0 }),
+  timeouts: z
+    .strictObject({
+      idle_s: z.number().min(1).max(3600).default(15),
+      cell_s: z.number().min(1).max(86400).default(600),
+    })
+    .default({ idle_s: 15, cell_s: 600 }),
+  retries: z.number().int().min(0).max(10).default(1),
+});
+
+export type Campaign = z.infer<typeof campaignSchema>;
+
+export function loadCampaign(file: string): Loaded<Campaign> {
+  return loadConfig(file, campaignSchema);
+}

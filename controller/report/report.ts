@@ -1,0 +1,210 @@
+// Lab report for one run: per suite and node, order statistics of every step the node timed, bytes on the
+// wire, heap/stack peaks, CPU busy and success rate, plus where the numbers came from.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CellInfo, OpRecord, RunEvent, RunInfo, Store } from '../model.js';
+import { summarize, type Summary } from './stats.js';
+import { boardRam } from '../rig/strategy.js';
+
+export const STEP_ORDER = ['connect', 'keygen', 'dh', 'encap', 'verify', 'kdf', 'fin', 'hs', 'rec', 'total'] as const;
+const STEP_LABEL: Record<string, string> = {
+  connect: 'TCP connect', keygen: 'key generation', dh: 'key agreement', encap: 'RSA-OAEP encrypt', verify: 'server auth (verify)',
+  kdf: 'key schedule', fin: 'Finished MACs', hs: 'handshake', rec: 'record phase', total: 'total', host: 'server wall (controller)',
+};
+
+export interface GroupStats {
+  suite: string;
+  node: string;
+  board: string;
+  build: string;
+  ops: number;
+  ok: number;
+  steps: Record<string, Summary>;
+  hsTx: Summary; hsRx: Summary; recTx: Summary; recRx: Summary;
+  heapPeak: number; stackPeak: number; ramPct: number;
+  cpu: Summary;
+  errors: Record<string, number>;
+}
+
+export interface ReportData {
+  run: RunInfo;
+  cells: CellInfo[];
+  groups: GroupStats[];
+  events: RunEvent[];
+  cellsByStatus: Record<string, number>;
+}
+
+export function analyze(run: RunInfo, cells: CellInfo[], ops: OpRecord[], events: RunEvent[]): ReportData {
+  const key = (o: { suite: string; node: string }) => `${o.suite}\u0000${o.node}`;
+  const byKey = new Map<string, OpRecord[]>();
+  for (const op of ops) {
+    const k = key(op);
+    if (!byKey.has(k)) byKey.set(k, []);
+    byKey.get(k)!.push(op);
+  }
+  const groups: GroupStats[] = [];
+  const keys = new Set([...cells.map(key), ...byKey.keys()]);
+  for (const k of [...keys].sort()) {
+    const [suite, node] = k.split('\u0000') as [string, string];
+    const list = byKey.get(k) ?? [];
+    const good = list.filter((o) => o.ok);
+    const cell = cells.find((c) => c.suite === suite && c.node === node);
+    const steps: Record<string, Summary> = {};
+    const names = new Set(good.flatMap((o) => Object.keys(o.t)));
+    for (const s of [...STEP_ORDER, ...[...names].filter((n) => !(STEP_ORDER as readonly string[]).includes(n)).sort()]) {
+      if (names.has(s)) steps[s] = summarize(good.map((o) => o.t[s] ?? NaN));
+    }
+    const host = good.map((o) => o.hostUs ?? NaN).filter(Number.isFinite);
+    if (host.length) steps.host = summarize(host);
+    const errors: Record<string, number> = {};
+    for (const o of list) if (!o.ok) errors[o.err ?? 'unknown'] = (errors[o.err ?? 'unknown'] ?? 0) + 1;
+    const heapPeak = Math.max(0, ...good.map((o) => o.heap));
+    const board = cell?.board ?? list[0]?.board ?? '';
+    groups.push({
+      suite, node, board, build: cell?.buildHash ?? '', ops: list.length, ok: good.length, steps,
+      hsTx: summarize(good.map((o) => o.hsTx)), hsRx: summarize(good.map((o) => o.hsRx)),
+      recTx: summarize(good.map((o) => o.recTx)), recRx: summarize(good.map((o) => o.recRx)),
+      heapPeak, stackPeak: Math.max(0, ...good.map((o) => o.stack)),
+      ramPct: boardRam(board) ? ((heapPeak + Math.max(0, ...good.map((o) => o.stack))) / boardRam(board)) * 100 : NaN,
+      cpu: summarize(good.map((o) => o.cpu)), errors,
+    });
+  }
+  const cellsByStatus: Record<string, number> = {};
+  for (const c of cells) cellsByStatus[c.status] = (cellsByStatus[c.status] ?? 0) + 1;
+  return { run, cells, groups, events, cellsByStatus };
+}
+
+const us = (v: number): string => (!Number.isFinite(v) ? '–' : v >= 10000 ? `${(v / 1000).toFixed(1)} ms` : v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(1)} µs`);
+const num = (v: number, d = 0): string => (Number.isFinite(v) ? v.toFixed(d) : '–');
+const pct = (ok: number, n: number): string => (n ? `${((ok / n) * 100).toFixed(1)} %` : '–');
+const stat = (s: Summary, f: (v: number) => string = us): string => (s.n ? `${f(s.median)} [${f(s.p5)} – ${f(s.p95)}]` : '–');
+
+function envRows(d: ReportData): [string, string][] {
+  const r = d.run;
+  const builds = [...new Set(d.cells.map((c) => `${c.node}: ${c.firmware || '?'} build ${c.buildHash || '?'}`))].sort();
+  return [
+    ['run', r.id],
+    ['campaign', `${r.campaign} (${r.campaignFile})`],
+    ['rig', `${r.rig} (${r.rigFile})`],
+    ['virtual or real', r.virtual ? `VIRTUAL — ${r.virtualParts.join('; ')}` : 'real hardware'],
+    ['controller', `qslab ${r.controllerVersion}, commit ${r.gitCommit}`],
+    ['firmware', builds.join('; ')],
+    ['seed', String(r.seed)],
+    ['started', r.startedAt],
+    ['ended', r.endedAt ?? '–'],
+    ['status', r.status],
+    ['cells', Object.entries(d.cellsByStatus).map(([k, v]) => `${v} ${k}`).join(', ')],
+  ];
+}
+
+export function renderMarkdown(d: ReportData): string {
+  const out: string[] = [];
+  out.push(`# qslab lab report — ${d.run.campaign}`, '');
+  if (d.run.virtual) out.push(`> **Virtual rig.** ${d.run.virtualParts.join('; ')}. Timings are those of the POSIX firmware build on the controller host, not of the boards the profiles stand for.`, '');
+  out.push('## Environment', '', '| | |', '|---|---|');
+  for (const [k, v] of envRows(d)) out.push(`| ${k} | ${v.replace(/\|/g, '\\|')} |`);
+  out.push('', '## Summary per suite and node', '', 'Median [p5 – p95] over successful operations; n = operations.', '');
+  out.push('| suite | node | board | n | success | handshake | total | heap peak | stack peak | RAM % | CPU busy % | hs bytes tx/rx |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const g of d.groups) {
+    out.push(`| ${g.suite} | ${g.node} | ${g.board} | ${g.ops} | ${pct(g.ok, g.ops)} | ${stat(g.steps.hs ?? summarize([]))} | ${stat(g.steps.total ?? summarize([]))} | ${num(g.heapPeak)} B | ${num(g.stackPeak)} B | ${num(g.ramPct, 2)} | ${stat(g.cpu, (v) => num(v, 1))} | ${num(g.hsTx.median)}/${num(g.hsRx.median)} |`);
+  }
+  out.push('', '## Step timings (node clock)', '');
+  for (const g of d.groups) {
+    out.push(`### ${g.suite} on ${g.node} (${g.board}, build ${g.build || '?'})`, '', '| step | n | median | p5 | p95 | min | max |', '|---|---|---|---|---|---|---|');
+    for (const [s, v] of Object.entries(g.steps)) out.push(`| ${STEP_LABEL[s] ?? s} | ${v.n} | ${us(v.median)} | ${us(v.p5)} | ${us(v.p95)} | ${us(v.min)} | ${us(v.max)} |`);
+    out.push('', `Record phase bytes tx/rx (median): ${num(g.recTx.median)} / ${num(g.recRx.median)}.`);
+    if (Object.keys(g.errors).length) out.push(`Failures: ${Object.entries(g.errors).map(([k, v]) => `${k} × ${v}`).join(', ')}.`);
+    out.push('');
+  }
+  const failed = d.cells.filter((c) => c.status !== 'ok');
+  if (failed.length) {
+    out.push('## Cells not completed', '', '| cell | status | attempts | reason |', '|---|---|---|---|');
+    for (const c of failed) out.push(`| ${c.cellId} | ${c.status} | ${c.attempts} | ${(c.error ?? '').replace(/\|/g, '\\|')} |`);
+    out.push('');
+  }
+  if (d.events.length) {
+    out.push('## Events', '');
+    for (const e of d.events.slice(0, 200)) out.push(`- ${new Date(e.ts).toISOString()} ${e.kind}${e.node ? ` [${e.node}]` : ''}: ${e.detail}`);
+    out.push('');
+  }
+  out.push('## Campaign file', '', '```yaml', d.run.campaignText.trimEnd(), '```', '');
+  return out.join('\n');
+}
+
+const esc = (s: string): string => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+
+/** Median handshake time per group with p5–p95 whiskers, as inline SVG. */
+function chart(d: ReportData): string {
+  const rows = d.groups.filter((g) => g.steps.hs?.n);
+  if (!rows.length) return '<p>No successful operations to chart.</p>';
+  const max = Math.max(...rows.map((g) => g.steps.hs!.p95));
+  const W = 720, label = 220, rowH = 22, H = rows.length * rowH + 30;
+  const x = (v: number) => label + (v / max) * (W - label - 20);
+  const parts = rows.map((g, i) => {
+    const s = g.steps.hs!;
+    const y = 10 + i * rowH;
+    return `<g><text x="${label - 6}" y="${y + 14}" text-anchor="end">${esc(`${g.suite} · ${g.node}`)}</text>` +
+      `<rect x="${label}" y="${y + 3}" width="${Math.max(1, x(s.median) - label).toFixed(1)}" height="14" fill="#4a7ab7"><title>${esc(`median ${us(s.median)}, p5 ${us(s.p5)}, p95 ${us(s.p95)}, n ${s.n}`)}</title></rect>` +
+      `<line x1="${x(s.p5).toFixed(1)}" x2="${x(s.p95).toFixed(1)}" y1="${y + 10}" y2="${y + 10}" stroke="#222"/></g>`;
+  });
+  return `<svg role="img" aria-label="handshake time by suite and node" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-size="12" font-family="sans-serif">` +
+    `${parts.join('')}<text x="${label}" y="${H - 4}">0</text><text x="${W - 20}" y="${H - 4}" text-anchor="end">${esc(us(max))}</text></svg>`;
+}
+
+export function renderHtml(d: ReportData): string {
+  const table = (head: string[], rows: string[][]) =>
+    `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+  const body: string[] = [];
+  body.push(`<h1>qslab lab report — ${esc(d.run.campaign)}</h1>`);
+  if (d.run.virtual) body.push(`<p class="virtual"><strong>Virtual rig.</strong> ${esc(d.run.virtualParts.join('; '))}. Timings are those of the POSIX firmware build on the controller host, not of the boards the profiles stand for.</p>`);
+  body.push('<h2>Environment</h2>', table(['', ''], envRows(d)));
+  body.push('<h2>Handshake time (median, p5–p95)</h2>', chart(d));
+  body.push('<h2>Summary per suite and node</h2><p>Median [p5 – p95] over successful operations.</p>', table(
+    ['suite', 'node', 'board', 'n', 'success', 'handshake', 'total', 'heap peak (B)', 'stack peak (B)', 'RAM %', 'CPU busy %', 'hs bytes tx/rx'],
+    d.groups.map((g) => [g.suite, g.node, g.board, String(g.ops), pct(g.ok, g.ops), stat(g.steps.hs ?? summarize([])), stat(g.steps.total ?? summarize([])),
+      num(g.heapPeak), num(g.stackPeak), num(g.ramPct, 2), stat(g.cpu, (v) => num(v, 1)), `${num(g.hsTx.median)}/${num(g.hsRx.median)}`]),
+  ));
+  body.push('<h2>Step timings (node clock)</h2>');
+  for (const g of d.groups) {
+    body.push(`<h3>${esc(`${g.suite} on ${g.node} (${g.board}, build ${g.build || '?'})`)}</h3>`, table(
+      ['step', 'n', 'median', 'p5', 'p95', 'min', 'max'],
+      Object.entries(g.steps).map(([s, v]) => [STEP_LABEL[s] ?? s, String(v.n), us(v.median), us(v.p5), us(v.p95), us(v.min), us(v.max)]),
+    ));
+    if (Object.keys(g.errors).length) body.push(`<p>Failures: ${esc(Object.entries(g.errors).map(([k, v]) => `${k} × ${v}`).join(', '))}</p>`);
+  }
+  const failed = d.cells.filter((c) => c.status !== 'ok');
+  if (failed.length) body.push('<h2>Cells not completed</h2>', table(['cell', 'status', 'attempts', 'reason'], failed.map((c) => [c.cellId, c.status, String(c.attempts), c.error ?? ''])));
+  if (d.events.length) body.push('<h2>Events</h2><ul>', ...d.events.slice(0, 200).map((e) => `<li>${esc(`${new Date(e.ts).toISOString()} ${e.kind}${e.node ? ` [${e.node}]` : ''}: ${e.detail}`)}</li>`), '</ul>');
+  body.push('<h2>Campaign file</h2>', `<pre>${esc(d.run.campaignText)}</pre>`);
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(`qslab report ${d.run.id}`)}</title><style>
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#111}table{border-collapse:collapse;margin:.5em 0 1.5em}
+td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}th{background:#eef}
+.virtual{background:#fff4d6;border:1px solid #e0b84c;padding:.6em}pre{background:#f6f6f6;padding:1em;overflow:auto}
+</style></head><body>${body.join('\n')}</body></html>\n`;
+}
+
+export interface WrittenReport {
+  dir: string;
+  markdown: string;
+  html: string;
+  csv: string;
+}
+
+export function writeReport(store: Store, runId: string, outRoot: string): WrittenReport {
+  const run = store.getRun(runId);
+  if (!run) throw new Error(`no run "${runId}" in the store`);
+  const d = analyze(run, store.getCells(runId), store.getOps(runId), store.getEvents(runId));
+  const dir = join(outRoot, run.id);
+  mkdirSync(dir, { recursive: true });
+  const markdown = join(dir, 'report.md');
+  const html = join(dir, 'report.html');
+  const csv = join(dir, 'summary.csv');
+  writeFileSync(markdown, renderMarkdown(d));
+  writeFileSync(html, renderHtml(d));
+  const head = ['suite', 'node', 'board', 'n', 'ok', 'hs_median_us', 'hs_p5_us', 'hs_p95_us', 'total_median_us', 'heap_peak_b', 'stack_peak_b', 'cpu_median_pct', 'hs_tx_b', 'hs_rx_b'];
+  const rows = d.groups.map((g) => [g.suite, g.node, g.board, g.ops, g.ok, g.steps.hs?.median, g.steps.hs?.p5, g.steps.hs?.p95, g.steps.total?.median, g.heapPeak, g.stackPeak, g.cpu.median, g.hsTx.median, g.hsRx.median]
+    .map((v) => (typeof v === 'number' ? (Number.isFinite(v) ? String(Math.round(v * 1000) / 1000) : '') : String(v ?? ''))).join(','));
+  writeFileSync(csv, `${head.join(',')}\n${rows.join('\n')}\n`);
+  return { dir, markdown, html, csv };
+}

@@ -1,0 +1,97 @@
+// Strategy (after labgrid): bring every node of a rig to "ready" (link open, hello answered) and try to
+// recover a node that stopped answering. The runner only ever talks to ready nodes.
+import type { Rig, RigNode } from '../config/rig.js';
+import { BOARDS } from '../config/rig.js';
+import { NodeLink, LinkError, type Hello } from '../drivers/node.js';
+import { VirtualNode } from '../virtual/node.js';
+import { cleanup } from '../cleanup.js';
+
+export interface ReadyNode {
+  spec: RigNode;
+  link: NodeLink;
+  hello: Hello;
+  virtual?: VirtualNode;
+}
+
+export interface NodeFailure {
+  spec: RigNode;
+  error: string;
+}
+
+async function openLink(spec: RigNode, path: string): Promise<{ link: NodeLink; hello: Hello }> {
+  const link = new NodeLink({ name: spec.name, path, baud: spec.baud });
+  await link.open();
+  const unregister = cleanup.add(`serial link ${spec.name}`, () => link.close());
+  link.once('close', () => unregister());
+  try {
+    const hello = await link.connect();
+    if (hello.board !== spec.board) {
+      throw new LinkError('E_BOARD', `${spec.name} reports board "${hello.board}" but the rig says "${spec.board}"; fix the rig file or the wiring`);
+    }
+    return { link, hello };
+  } catch (e) {
+    await link.close();
+    throw e;
+  }
+}
+
+export async function bringUp(spec: RigNode): Promise<ReadyNode> {
+  if (spec.kind === 'virtual') {
+    const vn = new VirtualNode({ name: spec.name, board: spec.board, baud: spec.baud, pace: spec.pace });
+    try {
+      const path = await vn.start();
+      const { link, hello } = await openLink(spec, path);
+      return { spec, link, hello, virtual: vn };
+    } catch (e) {
+      await vn.stop();
+      throw e;
+    }
+  }
+  const { link, hello } = await openLink(spec, spec.port);
+  return { spec, link, hello };
+}
+
+/** Brings all nodes up in parallel; a node that fails is reported, not fatal. */
+export async function bringUpAll(rig: Rig, only?: string[]): Promise<{ ready: ReadyNode[]; failed: NodeFailure[] }> {
+  const specs = rig.nodes.filter((n) => !only || only.includes(n.name));
+  const results = await Promise.allSettled(specs.map((s) => bringUp(s)));
+  const ready: ReadyNode[] = [];
+  const failed: NodeFailure[] = [];
+  results.forEach((r, i) => {
+    if (r.status === 'fulfilled') ready.push(r.value);
+    else failed.push({ spec: specs[i]!, error: (r.reason as Error).message });
+  });
+  return { ready, failed };
+}
+
+/**
+ * Recovery without a relay: reopen the link and say hello again. A node whose process (or board) is dead
+ * stays dead; power-cycling through a relay is the relay strategy's job.
+ */
+export async function recover(node: ReadyNode): Promise<boolean> {
+  if (node.virtual && !node.virtual.running) return false;
+  try {
+    if (!node.link.isOpen) {
+      const { link, hello } = await openLink(node.spec, node.virtual ? node.virtual.ptyPath : (node.spec as { port: string }).port);
+      node.link = link;
+      node.hello = hello;
+    } else {
+      await node.link.request('abort', {}, { timeoutMs: 1000 }).catch(() => undefined);
+      node.hello = await node.link.connect(2, 1500);
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function shutDown(nodes: ReadyNode[]): Promise<void> {
+  await Promise.all(nodes.map(async (n) => {
+    await n.link.close();
+    await n.virtual?.stop();
+  }));
+}
+
+export function boardRam(board: string): number {
+  return (BOARDS as Record<string, { ram: number }>)[board]?.ram ?? 0;
+}

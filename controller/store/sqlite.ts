@@ -1,0 +1,350 @@
+// The local embedded store (DESIGN.md §6): always written, the source of truth for reports.
+// better-sqlite3, WAL journal, versioned schema (see SCHEMA.md). Every write is one transaction, so a crash
+// in the middle of a batch loses that batch only, never earlier data.
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { CellInfo, OpRecord, RunEvent, RunInfo, RunStatus, Store } from '../model.js';
+
+/** Schema version this code writes. Migrations below bring older files up to it. */
+export const SCHEMA_VERSION = 1;
+
+/** MIGRATIONS[i] takes a store from version i to version i + 1. Never edit a shipped entry; append. */
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE runs (
+    id                 TEXT PRIMARY KEY,
+    campaign           TEXT NOT NULL,
+    campaign_file      TEXT NOT NULL,
+    campaign_text      TEXT NOT NULL,
+    rig                TEXT NOT NULL,
+    rig_file           TEXT NOT NULL,
+    rig_text           TEXT NOT NULL,
+    controller_version TEXT NOT NULL,
+    git_commit         TEXT NOT NULL,
+    seed               INTEGER NOT NULL,
+    virtual            INTEGER NOT NULL,          -- 0 | 1
+    virtual_parts      TEXT NOT NULL,             -- JSON array of strings
+    started_at         TEXT NOT NULL,             -- ISO 8601
+    ended_at           TEXT,
+    status             TEXT NOT NULL
+  );
+  CREATE INDEX runs_started ON runs(started_at);
+
+  CREATE TABLE cells (
+    run_id     TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    cell_id    TEXT NOT NULL,
+    node       TEXT NOT NULL,
+    board      TEXT NOT NULL,
+    build_hash TEXT NOT NULL,
+    firmware   TEXT NOT NULL,
+    suite      TEXT NOT NULL,
+    profile    TEXT NOT NULL,
+    aead       TEXT NOT NULL,
+    records    INTEGER NOT NULL,
+    bytes      INTEGER NOT NULL,
+    refresh    INTEGER NOT NULL,
+    repetition INTEGER NOT NULL,
+    ops        INTEGER NOT NULL,
+    status     TEXT NOT NULL,
+    attempts   INTEGER NOT NULL,
+    error      TEXT,
+    started_at TEXT,
+    ended_at   TEXT,
+    PRIMARY KEY (run_id, cell_id)
+  );
+
+  CREATE TABLE ops (
+    id      INTEGER PRIMARY KEY,               -- insertion order
+    run_id  TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    cell_id TEXT NOT NULL,
+    node    TEXT NOT NULL,
+    board   TEXT NOT NULL,
+    suite   TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    idx     INTEGER NOT NULL,
+    ok      INTEGER NOT NULL,                  -- 0 | 1
+    err     TEXT,
+    msg     TEXT,
+    t       TEXT NOT NULL,                     -- JSON object {step: µs}
+    hs_tx   INTEGER NOT NULL,
+    hs_rx   INTEGER NOT NULL,
+    rec_tx  INTEGER NOT NULL,
+    rec_rx  INTEGER NOT NULL,
+    recs    INTEGER NOT NULL,
+    heap    INTEGER NOT NULL,
+    stack   INTEGER NOT NULL,
+    cpu     REAL NOT NULL,
+    host_us REAL,
+    ts      INTEGER NOT NULL                   -- ms since epoch
+  );
+  CREATE INDEX ops_run_cell ON ops(run_id, cell_id, attempt, idx);
+
+  CREATE TABLE events (
+    id      INTEGER PRIMARY KEY,
+    run_id  TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    ts      INTEGER NOT NULL,
+    kind    TEXT NOT NULL,
+    node    TEXT,
+    cell_id TEXT,
+    detail  TEXT NOT NULL
+  );
+  CREATE INDEX events_run ON events(run_id, ts);
+  `,
+];
+
+interface RunRow {
+  id: string; campaign: string; campaign_file: string; campaign_text: string; rig: string; rig_file: string;
+  rig_text: string; controller_version: string; git_commit: string; seed: number; virtual: number;
+  virtual_parts: string; started_at: string; ended_at: string | null; status: string;
+}
+interface CellRow {
+  run_id: string; cell_id: string; node: string; board: string; build_hash: string; firmware: string; suite: string;
+  profile: string; aead: string; records: number; bytes: number; refresh: number; repetition: number; ops: number;
+  status: string; attempts: number; error: string | null; started_at: string | null; ended_at: string | null;
+}
+interface OpRow {
+  run_id: string; cell_id: string; node: string; board: string; suite: string; profile: string; attempt: number;
+  idx: number; ok: number; err: string | null; msg: string | null; t: string; hs_tx: number; hs_rx: number;
+  rec_tx: number; rec_rx: number; recs: number; heap: number; stack: number; cpu: number; host_us: number | null;
+  ts: number;
+}
+interface EventRow { run_id: string; ts: number; kind: string; node: string | null; cell_id: string | null; detail: string }
+
+function runFromRow(r: RunRow): RunInfo {
+  const run: RunInfo = {
+    id: r.id, campaign: r.campaign, campaignFile: r.campaign_file, campaignText: r.campaign_text, rig: r.rig,
+    rigFile: r.rig_file, rigText: r.rig_text, controllerVersion: r.controller_version, gitCommit: r.git_commit,
+    seed: r.seed, virtual: r.virtual !== 0, virtualParts: JSON.parse(r.virtual_parts) as string[],
+    startedAt: r.started_at, status: r.status as RunStatus,
+  };
+  if (r.ended_at !== null) run.endedAt = r.ended_at;
+  return run;
+}
+
+function cellFromRow(r: CellRow): CellInfo {
+  const c: CellInfo = {
+    runId: r.run_id, cellId: r.cell_id, node: r.node, board: r.board, buildHash: r.build_hash, firmware: r.firmware,
+    suite: r.suite, profile: r.profile, aead: r.aead, records: r.records, bytes: r.bytes, refresh: r.refresh,
+    repetition: r.repetition, ops: r.ops, status: r.status as CellInfo['status'], attempts: r.attempts,
+  };
+  if (r.error !== null) c.error = r.error;
+  if (r.started_at !== null) c.startedAt = r.started_at;
+  if (r.ended_at !== null) c.endedAt = r.ended_at;
+  return c;
+}
+
+function opFromRow(r: OpRow): OpRecord {
+  const op: OpRecord = {
+    runId: r.run_id, cellId: r.cell_id, node: r.node, board: r.board, suite: r.suite, profile: r.profile,
+    attempt: r.attempt, index: r.idx, ok: r.ok !== 0, t: JSON.parse(r.t) as Record<string, number>,
+    hsTx: r.hs_tx, hsRx: r.hs_rx, recTx: r.rec_tx, recRx: r.rec_rx, recs: r.recs, heap: r.heap, stack: r.stack,
+    cpu: r.cpu, ts: r.ts,
+  };
+  if (r.err !== null) op.err = r.err;
+  if (r.msg !== null) op.msg = r.msg;
+  if (r.host_us !== null) op.hostUs = r.host_us;
+  return op;
+}
+
+function eventFromRow(r: EventRow): RunEvent {
+  const ev: RunEvent = { runId: r.run_id, ts: r.ts, kind: r.kind, detail: r.detail };
+  if (r.node !== null) ev.node = r.node;
+  if (r.cell_id !== null) ev.cellId = r.cell_id;
+  return ev;
+}
+
+/** Applies pending migrations; refuses a store written by a newer controller. Returns the version now in place. */
+function migrate(db: Database.Database, path: string): number {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+  const row = db.prepare('SELECT MAX(version) AS v FROM schema_version').get() as { v: number | null };
+  const current = row.v ?? 0;
+  if (current > SCHEMA_VERSION) {
+    throw new Error(
+      `store ${path}: schema_version ${current} is newer than this controller supports (${SCHEMA_VERSION}); ` +
+        'upgrade qslab or use another store path',
+    );
+  }
+  const record = db.prepare('INSERT INTO schema_version (version, applied_at) VALUES (?, ?)');
+  for (let v = current; v < SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      record.run(v + 1, new Date().toISOString());
+    })();
+  }
+  return SCHEMA_VERSION;
+}
+
+function prepare(db: Database.Database) {
+  return {
+    upsertRun: db.prepare(`
+      INSERT INTO runs (id, campaign, campaign_file, campaign_text, rig, rig_file, rig_text, controller_version,
+                        git_commit, seed, virtual, virtual_parts, started_at, ended_at, status)
+      VALUES (@id, @campaign, @campaign_file, @campaign_text, @rig, @rig_file, @rig_text, @controller_version,
+              @git_commit, @seed, @virtual, @virtual_parts, @started_at, @ended_at, @status)
+      ON CONFLICT(id) DO UPDATE SET
+        campaign = excluded.campaign, campaign_file = excluded.campaign_file, campaign_text = excluded.campaign_text,
+        rig = excluded.rig, rig_file = excluded.rig_file, rig_text = excluded.rig_text,
+        controller_version = excluded.controller_version, git_commit = excluded.git_commit, seed = excluded.seed,
+        virtual = excluded.virtual, virtual_parts = excluded.virtual_parts, started_at = excluded.started_at,
+        ended_at = excluded.ended_at, status = excluded.status`),
+    endRun: db.prepare('UPDATE runs SET status = ?, ended_at = ? WHERE id = ?'),
+    upsertCell: db.prepare(`
+      INSERT INTO cells (run_id, cell_id, node, board, build_hash, firmware, suite, profile, aead, records, bytes,
+                         refresh, repetition, ops, status, attempts, error, started_at, ended_at)
+      VALUES (@run_id, @cell_id, @node, @board, @build_hash, @firmware, @suite, @profile, @aead, @records, @bytes,
+              @refresh, @repetition, @ops, @status, @attempts, @error, @started_at, @ended_at)
+      ON CONFLICT(run_id, cell_id) DO UPDATE SET
+        node = excluded.node, board = excluded.board, build_hash = excluded.build_hash, firmware = excluded.firmware,
+        suite = excluded.suite, profile = excluded.profile, aead = excluded.aead, records = excluded.records,
+        bytes = excluded.bytes, refresh = excluded.refresh, repetition = excluded.repetition, ops = excluded.ops,
+        status = excluded.status, attempts = excluded.attempts, error = excluded.error,
+        started_at = excluded.started_at, ended_at = excluded.ended_at`),
+    insertOp: db.prepare(`
+      INSERT INTO ops (run_id, cell_id, node, board, suite, profile, attempt, idx, ok, err, msg, t, hs_tx, hs_rx,
+                       rec_tx, rec_rx, recs, heap, stack, cpu, host_us, ts)
+      VALUES (@run_id, @cell_id, @node, @board, @suite, @profile, @attempt, @idx, @ok, @err, @msg, @t, @hs_tx,
+              @hs_rx, @rec_tx, @rec_rx, @recs, @heap, @stack, @cpu, @host_us, @ts)`),
+    insertEvent: db.prepare(
+      'INSERT INTO events (run_id, ts, kind, node, cell_id, detail) VALUES (@run_id, @ts, @kind, @node, @cell_id, @detail)',
+    ),
+    listRuns: db.prepare('SELECT * FROM runs ORDER BY started_at, rowid'),
+    getRun: db.prepare('SELECT * FROM runs WHERE id = ?'),
+    latestRun: db.prepare('SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1'),
+    getCells: db.prepare('SELECT * FROM cells WHERE run_id = ? ORDER BY rowid'),
+    getOps: db.prepare('SELECT * FROM ops WHERE run_id = ? ORDER BY id'),
+    getEvents: db.prepare('SELECT * FROM events WHERE run_id = ? ORDER BY id'),
+  };
+}
+
+export class SqliteStore implements Store {
+  readonly db: Database.Database;
+  readonly path: string;
+  private readonly st: ReturnType<typeof prepare>;
+  private readonly insertOps: (ops: OpRecord[]) => void;
+  private readonly insertEvents: (evs: RunEvent[]) => void;
+
+  constructor(path: string) {
+    this.path = path;
+    const inMemory = path === ':memory:' || path === '';
+    if (!inMemory && !path.startsWith('file:')) mkdirSync(dirname(resolve(path)), { recursive: true });
+    this.db = new Database(path);
+    try {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL'); // with WAL: durable across process crashes, fast commits
+      this.db.pragma('foreign_keys = ON');
+      this.db.pragma('busy_timeout = 5000'); // a report may read while a run writes
+      migrate(this.db, path);
+    } catch (e) {
+      this.db.close();
+      throw e;
+    }
+    this.st = prepare(this.db);
+    this.insertOps = this.db.transaction((batch: OpRecord[]) => {
+      for (const op of batch) this.st.insertOp.run(opParams(op));
+    });
+    this.insertEvents = this.db.transaction((batch: RunEvent[]) => {
+      for (const ev of batch) this.st.insertEvent.run(eventParams(ev));
+    });
+  }
+
+  /** Version of the schema in this file (after migration). */
+  schemaVersion(): number {
+    return (this.db.prepare('SELECT MAX(version) AS v FROM schema_version').get() as { v: number }).v;
+  }
+
+  beginRun(run: RunInfo): void {
+    this.st.upsertRun.run({
+      id: run.id, campaign: run.campaign, campaign_file: run.campaignFile, campaign_text: run.campaignText,
+      rig: run.rig, rig_file: run.rigFile, rig_text: run.rigText, controller_version: run.controllerVersion,
+      git_commit: run.gitCommit, seed: run.seed, virtual: run.virtual ? 1 : 0,
+      virtual_parts: JSON.stringify(run.virtualParts), started_at: run.startedAt, ended_at: run.endedAt ?? null,
+      status: run.status,
+    });
+  }
+
+  endRun(runId: string, status: RunStatus, endedAt: string): void {
+    const r = this.st.endRun.run(status, endedAt, runId);
+    if (r.changes === 0) throw new Error(`store: endRun: no run with id ${runId}`);
+  }
+
+  upsertCell(cell: CellInfo): void {
+    this.st.upsertCell.run({
+      run_id: cell.runId, cell_id: cell.cellId, node: cell.node, board: cell.board, build_hash: cell.buildHash,
+      firmware: cell.firmware, suite: cell.suite, profile: cell.profile, aead: cell.aead, records: cell.records,
+      bytes: cell.bytes, refresh: cell.refresh, repetition: cell.repetition, ops: cell.ops, status: cell.status,
+      attempts: cell.attempts, error: cell.error ?? null, started_at: cell.startedAt ?? null,
+      ended_at: cell.endedAt ?? null,
+    });
+  }
+
+  /** All ops of one call land in one transaction: all or none. */
+  addOps(ops: OpRecord[]): void {
+    if (ops.length === 0) return;
+    this.insertOps(ops);
+  }
+
+  addEvent(ev: RunEvent): void {
+    this.st.insertEvent.run(eventParams(ev));
+  }
+
+  /** Several events in one transaction. */
+  addEvents(evs: RunEvent[]): void {
+    if (evs.length === 0) return;
+    this.insertEvents(evs);
+  }
+
+  listRuns(): RunInfo[] {
+    return (this.st.listRuns.all() as RunRow[]).map(runFromRow);
+  }
+
+  getRun(runId: string): RunInfo | undefined {
+    const r = this.st.getRun.get(runId) as RunRow | undefined;
+    return r ? runFromRow(r) : undefined;
+  }
+
+  latestRun(): RunInfo | undefined {
+    const r = this.st.latestRun.get() as RunRow | undefined;
+    return r ? runFromRow(r) : undefined;
+  }
+
+  getCells(runId: string): CellInfo[] {
+    return (this.st.getCells.all(runId) as CellRow[]).map(cellFromRow);
+  }
+
+  getOps(runId: string): OpRecord[] {
+    return (this.st.getOps.all(runId) as OpRow[]).map(opFromRow);
+  }
+
+  getEvents(runId: string): RunEvent[] {
+    return (this.st.getEvents.all(runId) as EventRow[]).map(eventFromRow);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function opParams(op: OpRecord) {
+  return {
+    run_id: op.runId, cell_id: op.cellId, node: op.node, board: op.board, suite: op.suite, profile: op.profile,
+    attempt: op.attempt, idx: op.index, ok: op.ok ? 1 : 0, err: op.err ?? null, msg: op.msg ?? null,
+    t: JSON.stringify(op.t), hs_tx: op.hsTx, hs_rx: op.hsRx, rec_tx: op.recTx, rec_rx: op.recRx, recs: op.recs,
+    heap: op.heap, stack: op.stack, cpu: op.cpu, host_us: op.hostUs ?? null, ts: op.ts,
+  };
+}
+
+function eventParams(ev: RunEvent) {
+  return {
+    run_id: ev.runId, ts: ev.ts, kind: ev.kind, node: ev.node ?? null, cell_id: ev.cellId ?? null, detail: ev.detail,
+  };
+}
+
+/**
+ * Opens (creating if needed, with parent directories) the store at `path`; `:memory:` for a throwaway store.
+ * Runs schema migrations; throws if the file was written by a newer schema.
+ */
+export function openStore(path: string): SqliteStore {
+  return new SqliteStore(path);
+}

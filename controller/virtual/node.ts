@@ -1,0 +1,96 @@
+// A virtual node: the firmware's POSIX build on its own pseudo-terminal. Only the far end of the wire is
+// emulated; the controller opens the pty path with serialport exactly as it opens /dev/ttyUSB0.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { cleanup } from '../cleanup.js';
+import { NODE_BINARY } from '../paths.js';
+
+export interface VirtualNodeOptions {
+  name: string;
+  board: string;
+  baud: number;
+  pace: boolean;
+  binary?: string;
+}
+
+export class VirtualNode {
+  ptyPath = '';
+  private child?: ChildProcess;
+  private unregister?: () => void;
+  readonly stderr: string[] = [];
+  exitCode: number | null = null;
+  exitSignal: NodeJS.Signals | null = null;
+
+  constructor(readonly opts: VirtualNodeOptions) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return !!this.child && this.exitCode === null && this.exitSignal === null;
+  }
+
+  async start(timeoutMs = 5000): Promise<string> {
+    const bin = this.opts.binary ?? NODE_BINARY;
+    if (!existsSync(bin)) {
+      throw new Error(`virtual node binary ${bin} is missing: run "npm run build:firmware" (needs a C compiler and libssl-dev)`);
+    }
+    const args = ['--pty', '--name', this.opts.name, '--board', this.opts.board, '--baud', String(this.opts.baud)];
+    if (this.opts.pace) args.push('--pace');
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    this.unregister = cleanup.add(`virtual node ${this.opts.name}`, () => this.stop());
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (s: string) => {
+      this.stderr.push(s);
+      if (this.stderr.length > 50) this.stderr.shift();
+    });
+    const exited = new Promise<void>((res) =>
+      child.once('exit', (code, sig) => {
+        this.exitCode = code;
+        this.exitSignal = sig;
+        res();
+      }),
+    );
+    this.exitedP = exited;
+    const rl = createInterface({ input: child.stdout! });
+    const path = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`virtual node ${this.opts.name}: no PTY line within ${timeoutMs} ms`)), timeoutMs);
+      rl.on('line', (line) => {
+        const m = /^PTY (\/\S+)$/.exec(line);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]!);
+        }
+      });
+      child.once('error', (e) => {
+        clearTimeout(timer);
+        reject(new Error(`virtual node ${this.opts.name}: ${e.message}`));
+      });
+      void exited.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`virtual node ${this.opts.name} exited (${this.exitCode ?? this.exitSignal}) before its pty was ready: ${this.stderr.join('').trim()}`));
+      });
+    });
+    this.ptyPath = path;
+    return path;
+  }
+
+  private exitedP: Promise<void> = Promise.resolve();
+
+  /** Simulates a node dying (power loss): SIGKILL, no goodbye. */
+  kill(): void {
+    this.child?.kill('SIGKILL');
+  }
+
+  async stop(): Promise<void> {
+    this.unregister?.();
+    if (!this.running) return;
+    this.child!.kill('SIGTERM');
+    const t = setTimeout(() => this.child?.kill('SIGKILL'), 1500);
+    await this.exitedP;
+    clearTimeout(t);
+  }
+}
