@@ -1,0 +1,71 @@
+// Test helper: a scripted far end of a serial wire (firmware/tools/pty-peer on a real pty).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { ROOT } from '../paths.js';
+import { decodeLine, encodeFrame, type JsonObject } from '../link/frame.js';
+
+export const PTY_PEER = join(ROOT, 'firmware', 'build', 'pty-peer');
+
+export class PtyPeer {
+  path = '';
+  private child!: ChildProcess;
+  private readonly waiters: ((msg: JsonObject) => void)[] = [];
+  readonly received: JsonObject[] = [];
+
+  async start(): Promise<string> {
+    if (!existsSync(PTY_PEER)) throw new Error(`${PTY_PEER} missing: run npm run build:firmware`);
+    this.child = spawn(PTY_PEER, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const rl = createInterface({ input: this.child.stdout! });
+    return new Promise((resolve, reject) => {
+      rl.on('line', (line) => {
+        const m = /^PTY (\S+)$/.exec(line);
+        if (m && !this.path) {
+          this.path = m[1]!;
+          resolve(this.path);
+          return;
+        }
+        const d = decodeLine(line);
+        if (d.kind === 'frame') {
+          this.received.push(d.msg);
+          this.waiters.shift()?.(d.msg);
+        }
+      });
+      this.child.once('error', reject);
+    });
+  }
+
+  /** Next request the controller sends (frames only). */
+  next(timeoutMs = 2000): Promise<JsonObject> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('peer: no request from the controller')), timeoutMs);
+      this.waiters.push((m) => {
+        clearTimeout(t);
+        resolve(m);
+      });
+    });
+  }
+
+  raw(bytes: string | Buffer): Promise<void> {
+    return new Promise((res, rej) => this.child.stdin!.write(bytes, (e) => (e ? rej(e) : res())));
+  }
+
+  frame(obj: JsonObject): Promise<void> {
+    return this.raw(`${encodeFrame(obj)}\n`);
+  }
+
+  /** Answers a hello like a node would. */
+  async answerHello(): Promise<void> {
+    const req = await this.next();
+    await this.frame({ id: req.id as number, ok: true, proto: 1, fw: '0.1.0', build: '0123456789abcdef', board: 'esp32', cpu_mhz: 240, ram: 532480, suites: ['x25519'] });
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const done = new Promise((r) => this.child.once('exit', r));
+    this.child.stdin!.end();
+    this.child.kill('SIGTERM');
+    await done;
+  }
+}

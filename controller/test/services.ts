@@ -1,0 +1,240 @@
+// Test helpers for external services (real processes, never mocks), and the project rule for a missing one:
+// under CI (CI=true) the test fails and says how .ci/run installs it; elsewhere it is skipped.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import type { TestContext } from 'node:test';
+
+const INSTALL_HINTS: Record<string, string> = {
+  'victoria-metrics': 'apt-get install victoria-metrics',
+};
+
+/**
+ * Returns true when the service is available. Otherwise: under CI=true it throws (the test fails with a message
+ * naming the install step); elsewhere it skips the test and returns false.
+ */
+export function requireService(t: TestContext, name: string, available: boolean): boolean {
+  if (available) return true;
+  const reason = `${name} not found; .ci/run installs it with ${INSTALL_HINTS[name] ?? `apt-get install ${name}`}`;
+  if (process.env.CI === 'true') throw new Error(reason);
+  t.skip(reason);
+  return false;
+}
+
+/** Finds an executable: $QSLAB_<NAME> override, /usr/bin, then $PATH. */
+export function findExecutable(name: string): string | null {
+  const override = process.env[`QSLAB_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`];
+  const candidates = [override, `/usr/bin/${name}`, ...(process.env.PATH ?? '').split(delimiter).map((d) => d && join(d, name))];
+  for (const c of candidates) {
+    if (!c) continue;
+    try {
+      accessSync(c, constants.X_OK);
+      return c;
+    } catch {
+      // next
+    }
+  }
+  return null;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// Children still alive when the test process exits are killed, whatever made it exit.
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of live) {
+    try {
+      c.kill('SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+});
+
+export interface VictoriaMetrics {
+  url: string;          // http://127.0.0.1:<port>
+  port: number;
+  dataDir: string;      // -storageDataPath (inside a temp dir removed by stop())
+  /** Stops the process (SIGTERM, SIGKILL after 10 s) and removes the data. Idempotent. */
+  stop(): Promise<void>;
+  /** Stops the process but keeps the data (an outage). */
+  halt(): Promise<void>;
+  /** Starts it again on the same port and data (halting first if it runs). */
+  restart(): Promise<void>;
+  /** True while the process runs. */
+  running(): boolean;
+}
+
+/**
+ * Starts /usr/bin/victoria-metrics (v1.79 flags) on a free loopback port with its own temp data dir and waits until
+ * /health answers. Returns null when the binary is missing (pair with requireService).
+ */
+export async function startVictoriaMetrics(): Promise<VictoriaMetrics | null> {
+  const bin = findExecutable('victoria-metrics');
+  if (!bin) return null;
+  const root = mkdtempSync(join(tmpdir(), 'qslab-vm-'));
+  const dataDir = join(root, 'data');
+  const logFile = join(root, 'vm.log');
+  let port = await freePort();
+  let child: ChildProcess | null = null;
+  let exited: Promise<void> = Promise.resolve();
+  let removed = false;
+
+  const launch = async (): Promise<void> => {
+    const log = openSync(logFile, 'a');
+    const proc = spawn(bin, [
+      `-httpListenAddr=127.0.0.1:${port}`,
+      `-storageDataPath=${dataDir}`,
+      '-retentionPeriod=100y',
+      '-loggerLevel=ERROR',
+      '-search.disableCache', // exports right after writes must not see cached results
+    ], { stdio: ['ignore', log, log] });
+    closeSync(log);
+    child = proc;
+    live.add(proc);
+    exited = new Promise<void>((resolve) => proc.once('exit', () => {
+      live.delete(proc);
+      if (child === proc) child = null;
+      resolve();
+    }));
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      if (child !== proc) {
+        const tail = readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
+        throw new Error(`victoria-metrics exited during start on port ${port}:\n${tail}`);
+      }
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(1000) });
+        if (res.ok && (await res.text()).trim() === 'OK') return;
+      } catch {
+        // not up yet
+      }
+      await sleep(50);
+    }
+    proc.kill('SIGKILL');
+    throw new Error(`victoria-metrics did not answer /health on port ${port} within 15 s`);
+  };
+
+  const halt = async (): Promise<void> => {
+    const proc = child;
+    if (!proc) return;
+    proc.kill('SIGTERM'); // graceful: VictoriaMetrics flushes its in-memory data to disk
+    const killer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(killer);
+  };
+
+  try {
+    await launch();
+  } catch (e) {
+    // the port may have been taken between freePort() and the bind: one more try on another port
+    await halt();
+    port = await freePort();
+    try {
+      await launch();
+    } catch (e2) {
+      await halt();
+      rmSync(root, { recursive: true, force: true });
+      throw new Error(`${(e as Error).message}\n${(e2 as Error).message}`);
+    }
+  }
+
+  return {
+    get url() {
+      return `http://127.0.0.1:${port}`;
+    },
+    get port() {
+      return port;
+    },
+    dataDir,
+    running: () => child !== null,
+    halt,
+    async restart() {
+      await halt();
+      await launch();
+    },
+    async stop() {
+      await halt();
+      if (!removed) {
+        removed = true;
+        rmSync(root, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+export interface ExportedSeries {
+  metric: Record<string, string>;
+  values: number[];
+  timestamps: number[];
+}
+
+/** Makes recently ingested samples searchable (VictoriaMetrics buffers them in memory first). */
+export async function vmForceFlush(url: string): Promise<void> {
+  const res = await fetch(`${url}/internal/force_flush`);
+  await res.text();
+  if (!res.ok) throw new Error(`victoria-metrics force_flush: HTTP ${res.status}`);
+}
+
+/** GET /api/v1/export for a series selector, e.g. {__name__=~"qslab_op_.*"}; one JSON object per line. */
+export async function vmExport(url: string, match: string): Promise<ExportedSeries[]> {
+  const res = await fetch(`${url}/api/v1/export?${new URLSearchParams({ 'match[]': match })}`);
+  const text = await res.text();
+  if (!res.ok) throw new Error(`victoria-metrics export: HTTP ${res.status}: ${text.slice(0, 300)}`);
+  return text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as ExportedSeries);
+}
+
+/** Samples per metric name (sum of `values` lengths over all series of that name). */
+export function countByMetric(series: ExportedSeries[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const s of series) {
+    const name = s.metric.__name__ ?? '';
+    out.set(name, (out.get(name) ?? 0) + s.values.length);
+  }
+  return out;
+}
+
+/**
+ * Samples of one metric name, waiting for ingestion to become visible: force_flush + export until the count
+ * equals `expected` and stays there for `settleMs`, or until the deadline; returns the last count seen (the
+ * caller asserts). A fresh series can take ~1 s to appear in v1.79 even after force_flush.
+ */
+export async function vmWaitForCount(
+  url: string, metric: string, expected: number, opts: { timeoutMs?: number; settleMs?: number } = {},
+): Promise<number> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
+  const settle = opts.settleMs ?? 300;
+  const count = async () => {
+    await vmForceFlush(url);
+    return countByMetric(await vmExport(url, `{__name__=${JSON.stringify(metric)}}`)).get(metric) ?? 0;
+  };
+  let n = await count();
+  while (Date.now() < deadline) {
+    if (n === expected) {
+      await sleep(settle);
+      const again = await count();
+      if (again === n) return n;
+      n = again;
+      continue;
+    }
+    if (n > expected) return n;
+    await sleep(100);
+    n = await count();
+  }
+  return n;
+}
