@@ -9,9 +9,9 @@ import type { CellInfo, OpRecord, RunInfo, RunStatus, Store } from '../model.js'
 import { LinkError } from '../drivers/node.js';
 import { bringUpAll, recover, shutDown, type ReadyNode } from '../rig/strategy.js';
 import { Progress } from '../progress.js';
-import { controllerVersion, gitCommit } from '../paths.js';
+import { controllerVersion, gitCommit, resolveUserPath } from '../paths.js';
 import { cleanup } from '../cleanup.js';
-import { HandshakeServer, type ServerOp } from '../handshake/server.js';
+import { HandshakeServer, generateServerKeysAsync, loadOrCreateServerKeys, type ServerOp } from '../handshake/server.js';
 
 export interface OpSink {
   write(run: RunInfo, cell: CellInfo, ops: OpRecord[]): void;
@@ -136,11 +136,13 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
   const log = (s: string) => { if (!o.quiet) process.stderr.write(`${s}\n`); };
   log(`run ${run.id}: campaign ${c.name} (${basename(o.campaign.file)}) on rig ${rig.name}`);
 
-  const server = new HandshakeServer({ host: rig.server.bind, port: rig.server.port });
+  // A lab keeps its server identity (rig server.keys); otherwise a fresh one per run.
+  const keys = rig.server.keys ? loadOrCreateServerKeys(resolveUserPath(rig.server.keys)) : await generateServerKeysAsync();
+  const server = new HandshakeServer({ host: rig.server.bind, port: rig.server.port, keys });
   const serverOps = new Map<string, ServerOp>();
-  server.onOp = (op) => {
-    serverOps.set(op.cr, op);
-  };
+  server.onOp((op) => {
+    if (op.cr) serverOps.set(op.cr, op);
+  });
   const { port } = await server.start();
   const unregisterServer = cleanup.add('handshake server', () => server.close());
 
@@ -258,7 +260,7 @@ async function runCell(
 ): Promise<CellResult> {
   const c = o.campaign.value;
   const res: CellResult = { ok: 0, failed: 0 };
-  const buffer: OpRecord[] = [];
+  const buffer: (OpRecord & { cr?: string })[] = [];
   const flush = () => {
     if (!buffer.length) return;
     for (const op of buffer) {
