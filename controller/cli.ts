@@ -10,7 +10,7 @@ import { cleanup, installSignalHandlers } from './cleanup.js';
 import { DEFAULT_CAMPAIGN, DEFAULT_RIG, REPORTS_DIR, resolveUserPath, controllerVersion, ROOT } from './paths.js';
 import { openStore } from './store/sqlite.js';
 import { influxConfigFrom, InfluxSink, pushSpool, defaultSpoolDir } from './store/influx-config.js';
-import { runCampaign, type OpSink } from './campaign/runner.js';
+import { runCampaign, type Sink } from './campaign/runner.js';
 import { writeReport } from './report/report.js';
 import { bringUpAll, shutDown } from './rig/strategy.js';
 import { resolve } from 'node:path';
@@ -54,7 +54,7 @@ program
     const rigFile = resolveUserPath(opts.rig ?? campaign.value.rig ?? DEFAULT_RIG);
     const rig = loadRig(rigFile);
     const store = openStore(dbPath(opts.db, rig.value));
-    const sinks: OpSink[] = [];
+    const sinks: Sink[] = [];
     const influxCfg = influxConfigFrom(rig.value, process.env);
     const influx = influxCfg ? new InfluxSink(influxCfg) : undefined;
     if (influx) sinks.push(influx);

@@ -13,8 +13,28 @@ import { controllerVersion, gitCommit, resolveUserPath } from '../paths.js';
 import { cleanup } from '../cleanup.js';
 import { HandshakeServer, generateServerKeysAsync, loadOrCreateServerKeys, type ServerOp } from '../handshake/server.js';
 
-export interface OpSink {
-  write(run: RunInfo, cell: CellInfo, ops: OpRecord[]): void;
+/** Where records go besides the local store (InfluxDB). A sink failing never stops a run. */
+export type Sink = Pick<Store, 'beginRun' | 'endRun' | 'upsertCell' | 'addOps' | 'addEvent'>;
+
+/** The local store first (it is the record of truth), then every sink. */
+function tee(store: Store, sinks: Sink[]): Sink {
+  const each = <K extends keyof Sink>(k: K, ...args: Parameters<Sink[K]>) => {
+    (store[k] as (...a: Parameters<Sink[K]>) => void)(...args);
+    for (const s of sinks) {
+      try {
+        (s[k] as (...a: Parameters<Sink[K]>) => void)(...args);
+      } catch (e) {
+        process.stderr.write(`sink ${k}: ${(e as Error).message}\n`);
+      }
+    }
+  };
+  return {
+    beginRun: (r) => each('beginRun', r),
+    endRun: (id, st, at) => each('endRun', id, st, at),
+    upsertCell: (c) => each('upsertCell', c),
+    addOps: (ops) => each('addOps', ops),
+    addEvent: (ev) => each('addEvent', ev),
+  };
 }
 
 export interface RunHooks {
@@ -26,7 +46,7 @@ export interface RunOptions {
   campaign: { file: string; text: string; value: Campaign };
   rig: { file: string; text: string; value: Rig };
   store: Store;
-  sinks?: OpSink[];
+  sinks?: Sink[];
   signal?: AbortSignal;
   quiet?: boolean;
   hooks?: RunHooks;
@@ -132,7 +152,8 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
     startedAt: new Date(t0).toISOString(),
     status: 'running',
   };
-  o.store.beginRun(run);
+  const rec = tee(o.store, o.sinks ?? []);
+  rec.beginRun(run);
   const log = (s: string) => { if (!o.quiet) process.stderr.write(`${s}\n`); };
   log(`run ${run.id}: campaign ${c.name} (${basename(o.campaign.file)}) on rig ${rig.name}`);
 
@@ -157,7 +178,7 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
     for (const n of up.ready) summary.nodes.push({ name: n.spec.name, board: n.spec.board, build: n.hello.build, fw: n.hello.fw, ok: true });
     for (const f of up.failed) {
       summary.nodes.push({ name: f.spec.name, board: f.spec.board, build: '', fw: '', ok: false, error: f.error });
-      o.store.addEvent({ runId: run.id, ts: Date.now(), kind: 'node-lost', node: f.spec.name, detail: `bring-up failed: ${f.error}` });
+      rec.addEvent({ runId: run.id, ts: Date.now(), kind: 'node-lost', node: f.spec.name, detail: `bring-up failed: ${f.error}` });
       log(`node ${f.spec.name}: NOT READY: ${f.error}`);
     }
     for (const n of up.ready) log(`node ${n.spec.name}: ${n.hello.board} fw ${n.hello.fw} build ${n.hello.build} on ${n.link.opts.path}`);
@@ -175,10 +196,10 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
         repetition: p.repetition, ops: c.handshakes, status: 'pending', attempts: 0,
       };
     };
-    for (const p of plan) o.store.upsertCell(base(p));
+    for (const p of plan) rec.upsertCell(base(p));
 
     const finishCell = (cell: CellInfo) => {
-      o.store.upsertCell(cell);
+      rec.upsertCell(cell);
       if (cell.status === 'ok') summary.cells.ok++;
       else if (cell.status === 'failed') {
         summary.cells.failed++;
@@ -205,7 +226,7 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
         cell.status = 'running';
         for (let attempt = 1; attempt <= 1 + c.retries; attempt++) {
           cell.attempts = attempt;
-          const res = await runCell(o, run, cell, node, attempt, port, server.pin(p.suite), serverOps);
+          const res = await runCell(o, rec, run, cell, node, attempt, port, server.pin(p.suite), serverOps);
           summary.ops.total += res.ok + res.failed;
           summary.ops.ok += res.ok;
           summary.ops.failed += res.failed;
@@ -217,10 +238,10 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
           cell.status = 'failed';
           cell.error = res.error;
           if (o.signal?.aborted) break;
-          o.store.addEvent({ runId: run.id, ts: Date.now(), kind: 'retry', node: nodeName, cellId: cell.cellId, detail: `attempt ${attempt} failed: ${res.error}` });
+          rec.addEvent({ runId: run.id, ts: Date.now(), kind: 'retry', node: nodeName, cellId: cell.cellId, detail: `attempt ${attempt} failed: ${res.error}` });
           if (!(await recover(node))) {
             lost = `${res.error}; node does not answer after the failure${node.virtual && !node.virtual.running ? ` (virtual node process ended: ${node.virtual.exitSignal ?? node.virtual.exitCode})` : ''}`;
-            o.store.addEvent({ runId: run.id, ts: Date.now(), kind: 'node-lost', node: nodeName, cellId: cell.cellId, detail: lost });
+            rec.addEvent({ runId: run.id, ts: Date.now(), kind: 'node-lost', node: nodeName, cellId: cell.cellId, detail: lost });
             log(`node ${nodeName}: lost (${lost}); its remaining cells fail, the others go on`);
             break;
           }
@@ -234,16 +255,16 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
     summary.status = o.signal?.aborted ? 'interrupted' : summary.cells.failed > 0 ? 'failed' : 'completed';
   } catch (e) {
     summary.status = 'failed';
-    o.store.addEvent({ runId: run.id, ts: Date.now(), kind: 'error', detail: (e as Error).message });
+    rec.addEvent({ runId: run.id, ts: Date.now(), kind: 'error', detail: (e as Error).message });
     throw e;
   } finally {
     if (o.signal?.aborted && summary.status === 'running') summary.status = 'interrupted';
-    if (o.signal?.aborted) o.store.addEvent({ runId: run.id, ts: Date.now(), kind: 'interrupt', detail: String(o.signal.reason ?? 'aborted') });
+    if (o.signal?.aborted) rec.addEvent({ runId: run.id, ts: Date.now(), kind: 'interrupt', detail: String(o.signal.reason ?? 'aborted') });
     await shutDown(nodes);
     await server.close();
     unregisterServer();
     summary.durationS = (Date.now() - t0) / 1000;
-    o.store.endRun(run.id, summary.status === 'running' ? 'failed' : summary.status, new Date().toISOString());
+    rec.endRun(run.id, summary.status === 'running' ? 'failed' : summary.status, new Date().toISOString());
   }
   return summary;
 }
@@ -255,7 +276,7 @@ interface CellResult {
 }
 
 async function runCell(
-  o: RunOptions, run: RunInfo, cell: CellInfo, node: ReadyNode, attempt: number, port: number, pin: string,
+  o: RunOptions, rec: Sink, run: RunInfo, cell: CellInfo, node: ReadyNode, attempt: number, port: number, pin: string,
   serverOps: Map<string, ServerOp>,
 ): Promise<CellResult> {
   const c = o.campaign.value;
@@ -271,9 +292,7 @@ async function runCell(
       }
       delete op.cr;
     }
-    o.store.addOps(buffer);
-    for (const s of o.sinks ?? []) s.write(run, cell, buffer);
-    buffer.length = 0;
+    rec.addOps(buffer.splice(0));
   };
   const onAbort = () => void node.link.request('abort', {}, { timeoutMs: 1000 }).catch(() => undefined);
   o.signal?.addEventListener('abort', onAbort, { once: true });
@@ -292,7 +311,7 @@ async function runCell(
           if (ev.ev !== 'op') return;
           const parsed = opEventSchema.safeParse(ev);
           if (!parsed.success) {
-            o.store.addEvent({ runId: run.id, ts: Date.now(), kind: 'bad-event', node: cell.node, cellId: cell.cellId, detail: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ').slice(0, 300) });
+            rec.addEvent({ runId: run.id, ts: Date.now(), kind: 'bad-event', node: cell.node, cellId: cell.cellId, detail: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ').slice(0, 300) });
             return;
           }
           const e = parsed.data;

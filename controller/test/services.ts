@@ -23,10 +23,15 @@ export function requireService(t: TestContext, name: string, available: boolean)
   return false;
 }
 
-/** Finds an executable: $QSLAB_<NAME> override, /usr/bin, then $PATH. */
+/**
+ * Finds an executable: $QSLAB_<NAME> when set (only there: QSLAB_VICTORIA_METRICS=/nonexistent simulates a
+ * missing service), else /usr/bin, then $PATH.
+ */
 export function findExecutable(name: string): string | null {
   const override = process.env[`QSLAB_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`];
-  const candidates = [override, `/usr/bin/${name}`, ...(process.env.PATH ?? '').split(delimiter).map((d) => d && join(d, name))];
+  const candidates = override
+    ? [override]
+    : [`/usr/bin/${name}`, ...(process.env.PATH ?? '').split(delimiter).map((d) => d && join(d, name))];
   for (const c of candidates) {
     if (!c) continue;
     try {
@@ -54,9 +59,11 @@ export function freePort(): Promise<number> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-// Children still alive when the test process exits are killed, whatever made it exit.
+// Children still alive when the test process ends are killed: on exit, and on SIGINT/SIGTERM (which would
+// otherwise end the process without an 'exit' event), after which the signal takes its default course.
 const live = new Set<ChildProcess>();
-process.on('exit', () => {
+const tempRoots = new Set<string>();
+function killAll(): void {
   for (const c of live) {
     try {
       c.kill('SIGKILL');
@@ -64,7 +71,15 @@ process.on('exit', () => {
       // gone
     }
   }
-});
+  for (const dir of tempRoots) rmSync(dir, { recursive: true, force: true });
+}
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, function onSignal() {
+    killAll();
+    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+  });
+}
 
 export interface VictoriaMetrics {
   url: string;          // http://127.0.0.1:<port>
@@ -88,6 +103,7 @@ export async function startVictoriaMetrics(): Promise<VictoriaMetrics | null> {
   const bin = findExecutable('victoria-metrics');
   if (!bin) return null;
   const root = mkdtempSync(join(tmpdir(), 'qslab-vm-'));
+  tempRoots.add(root);
   const dataDir = join(root, 'data');
   const logFile = join(root, 'vm.log');
   let port = await freePort();
@@ -150,6 +166,7 @@ export async function startVictoriaMetrics(): Promise<VictoriaMetrics | null> {
     } catch (e2) {
       await halt();
       rmSync(root, { recursive: true, force: true });
+      tempRoots.delete(root);
       throw new Error(`${(e as Error).message}\n${(e2 as Error).message}`);
     }
   }
@@ -173,6 +190,7 @@ export async function startVictoriaMetrics(): Promise<VictoriaMetrics | null> {
       if (!removed) {
         removed = true;
         rmSync(root, { recursive: true, force: true });
+        tempRoots.delete(root);
       }
     },
   };
