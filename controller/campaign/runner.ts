@@ -282,9 +282,12 @@ async function runCell(
   const c = o.campaign.value;
   const res: CellResult = { ok: 0, failed: 0 };
   const buffer: (OpRecord & { cr?: string })[] = [];
-  const flush = () => {
-    if (!buffer.length) return;
-    for (const op of buffer) {
+  // The server reports a connection when its socket closes, a moment after the node's event: mid-cell flushes
+  // keep the newest ops back so they can still be joined with the server's wall time.
+  const flush = (final: boolean) => {
+    const ready = final ? buffer.splice(0) : buffer.splice(0, Math.max(0, buffer.length - 16));
+    if (!ready.length) return;
+    for (const op of ready) {
       const s = op.cr ? serverOps.get(op.cr) : undefined;
       if (s) {
         op.hostUs = s.wallUs;
@@ -292,7 +295,7 @@ async function runCell(
       }
       delete op.cr;
     }
-    rec.addOps(buffer.splice(0));
+    rec.addOps(ready);
   };
   const onAbort = () => void node.link.request('abort', {}, { timeoutMs: 1000 }).catch(() => undefined);
   o.signal?.addEventListener('abort', onAbort, { once: true });
@@ -327,7 +330,7 @@ async function runCell(
           else res.failed++;
           buffer.push(op);
           o.hooks?.onOp?.(op, node);
-          if (buffer.length >= 200) flush();
+          if (buffer.length >= 216) flush(false);
         },
       },
     );
@@ -338,8 +341,8 @@ async function runCell(
     clearTimeout(cellTimer);
     o.signal?.removeEventListener('abort', onAbort);
     // The server closes its side a moment after the node's last event; give the join a short grace.
-    if (buffer.some((b) => b.cr && !serverOps.has(b.cr))) await new Promise((r) => setTimeout(r, 20));
-    flush();
+    for (let i = 0; i < 10 && buffer.some((b) => b.cr && !serverOps.has(b.cr)); i++) await new Promise((r) => setTimeout(r, 10));
+    flush(true);
   }
   return res;
 }

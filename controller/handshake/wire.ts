@@ -218,14 +218,20 @@ export class FrameStream {
 
   constructor(private readonly socket: Socket) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    // Errors are only constructed when they are the first failure (most connections end with 'end' + 'close').
     socket.on('end', () => {
+      if (this.failure) return;
       const partial = this.reader.buffered > 0;
       this.fail(partial
         ? new StreamError('truncated', `peer closed inside a frame (${this.reader.buffered} bytes pending)`)
         : new StreamError('eof', 'peer closed the connection'));
     });
-    socket.on('error', (e: NodeJS.ErrnoException) => this.fail(new StreamError('net', e.code ?? e.message)));
-    socket.on('close', () => this.fail(new StreamError('eof', 'connection closed')));
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      if (!this.failure) this.fail(new StreamError('net', e.code ?? e.message));
+    });
+    socket.on('close', () => {
+      if (!this.failure) this.fail(new StreamError('eof', 'connection closed'));
+    });
   }
 
   private onData(chunk: Buffer): void {

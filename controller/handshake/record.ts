@@ -1,0 +1,256 @@
+// QSHS/1 record layer (firmware/HANDSHAKE.md §5–6), one object per direction.
+//
+//   Record body = epoch(2) | seq(8) | ciphertext | tag(16)
+//   nonce = iv_epoch XOR (0x00000000 | seq as 8 bytes),  AAD = epoch(2) | seq(8)
+//   epoch must equal floor(seq / K) (0 when K = 0); replay window of 64 behind the highest accepted seq.
+//
+// Receive checks, in order: length (decode_error) → epoch == floor(seq/K) (bad_epoch) → replay window (replay)
+// → epoch not already retired (bad_epoch) → tag (bad_record_mac). The window and the current epoch only move
+// after the tag has checked, so a forged record can neither advance the window nor retire keys.
+// Epoch fields are 16 bits: a record whose floor(seq/K) exceeds 65535 cannot be sent (internal_error) and is
+// rejected on receipt (bad_epoch).
+
+import { createCipheriv, createDecipheriv, type CipherGCM, type DecipherGCM } from 'node:crypto';
+import { epochKeys, nextSecret, wipe, IV_LEN, type EpochKeys } from './keyschedule.js';
+import type { AeadName } from './wire.js';
+
+export const RECORD_HEADER_LEN = 10;
+export const TAG_LEN = 16;
+export const RECORD_OVERHEAD = RECORD_HEADER_LEN + TAG_LEN;
+export const REPLAY_WINDOW = 64;
+const MAX_EPOCH = 0xffff;
+const U64_MAX = (1n << 64n) - 1n;
+
+export type RecordErrorCode = 'replay' | 'bad_record_mac' | 'bad_epoch' | 'decode_error' | 'internal_error';
+
+/** Why a record was rejected; `code` is also the alert name the receiver answers with. */
+export class RecordError extends Error {
+  constructor(readonly code: RecordErrorCode, message: string) {
+    super(message);
+    this.name = 'RecordError';
+  }
+}
+
+/** floor(seq / K), 0 when K = 0. */
+export function epochOf(seq: bigint, refresh: number): bigint {
+  return refresh === 0 ? 0n : seq / BigInt(refresh);
+}
+
+function checkRefresh(refresh: number): void {
+  if (!Number.isInteger(refresh) || refresh < 0 || refresh > 0xffffffff) throw new RangeError('refresh must be a uint32');
+}
+
+// CipherGCM/DecipherGCM and the ChaCha20-Poly1305 variants have the same surface (setAAD, getAuthTag, setAuthTag).
+function aeadCipher(aead: AeadName, key: Buffer, nonce: Buffer): CipherGCM {
+  return aead === 'aes-256-gcm'
+    ? createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_LEN })
+    : (createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_LEN }) as unknown as CipherGCM);
+}
+function aeadDecipher(aead: AeadName, key: Buffer, nonce: Buffer): DecipherGCM {
+  return aead === 'aes-256-gcm'
+    ? createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_LEN })
+    : (createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_LEN }) as unknown as DecipherGCM);
+}
+
+/** nonce = iv XOR (0^4 | seq), seq taken from the record header bytes 2..10 (big-endian). */
+function makeNonce(out: Buffer, iv: Buffer, header: Buffer): void {
+  for (let i = 0; i < 4; i++) out[i] = iv[i]!;
+  for (let i = 0; i < 8; i++) out[4 + i] = iv[4 + i]! ^ header[2 + i]!;
+}
+
+/**
+ * Sliding replay window: highest accepted seq `h` and a 64-bit bitmap (bit i = seq h−i seen).
+ * A seq is a replay when seq ≤ h − 64 or its bit is set.
+ */
+export class ReplayWindow {
+  private h = -1n;
+  private bits = 0n;
+  private static readonly MASK = (1n << BigInt(REPLAY_WINDOW)) - 1n;
+
+  get highest(): bigint {
+    return this.h;
+  }
+
+  /** True when `seq` would be accepted. */
+  check(seq: bigint): boolean {
+    if (this.h < 0n || seq > this.h) return true;
+    const d = this.h - seq;
+    if (d >= BigInt(REPLAY_WINDOW)) return false;
+    return ((this.bits >> d) & 1n) === 0n;
+  }
+
+  /** Mark `seq` as received (call only after check() and the tag both passed). */
+  accept(seq: bigint): void {
+    if (this.h < 0n) {
+      this.h = seq;
+      this.bits = 1n;
+    } else if (seq > this.h) {
+      const shift = seq - this.h;
+      this.bits = shift >= BigInt(REPLAY_WINDOW) ? 1n : ((this.bits << shift) | 1n) & ReplayWindow.MASK;
+      this.h = seq;
+    } else {
+      this.bits |= 1n << (this.h - seq);
+    }
+  }
+}
+
+/** Sending half: seals plaintexts into record bodies with seq 0, 1, 2, … and ratchets every K records. */
+export class RecordSender {
+  private seq = 0n;
+  private epoch = 0;
+  private secret: Buffer;
+  private keys: EpochKeys;
+  private readonly nonce = Buffer.alloc(IV_LEN);
+  private destroyed = false;
+
+  /** Takes ownership of `secret0` (it is wiped when epoch 0 passes or on destroy()). */
+  constructor(readonly aead: AeadName, secret0: Buffer, readonly refresh: number) {
+    checkRefresh(refresh);
+    this.secret = secret0;
+    this.keys = epochKeys(secret0);
+  }
+
+  /** Seq of the next record to be sealed. */
+  get nextSeq(): bigint {
+    return this.seq;
+  }
+
+  get currentEpoch(): number {
+    return this.epoch;
+  }
+
+  /** Returns the record body (not framed). */
+  seal(plaintext: Uint8Array): Buffer {
+    if (this.destroyed) throw new RecordError('internal_error', 'record sender destroyed');
+    const seq = this.seq;
+    if (seq > U64_MAX) throw new RecordError('internal_error', 'sequence number exhausted');
+    const e = epochOf(seq, this.refresh);
+    if (e > BigInt(MAX_EPOCH)) throw new RecordError('internal_error', 'epoch counter exhausted (more than 65535 epochs)');
+    while (this.epoch < Number(e)) this.ratchet();
+
+    const body = Buffer.allocUnsafe(RECORD_HEADER_LEN + plaintext.length + TAG_LEN);
+    body.writeUInt16BE(this.epoch, 0);
+    body.writeBigUInt64BE(seq, 2);
+    const header = body.subarray(0, RECORD_HEADER_LEN);
+    makeNonce(this.nonce, this.keys.iv, header);
+    const c = aeadCipher(this.aead, this.keys.key, this.nonce);
+    c.setAAD(header);
+    let off = RECORD_HEADER_LEN;
+    const ct = c.update(plaintext);
+    ct.copy(body, off);
+    off += ct.length;
+    const fin = c.final();
+    fin.copy(body, off);
+    off += fin.length;
+    c.getAuthTag().copy(body, off);
+    this.seq = seq + 1n;
+    return body;
+  }
+
+  private ratchet(): void {
+    const next = nextSecret(this.secret);
+    wipe(this.secret, this.keys.key, this.keys.iv);
+    this.secret = next;
+    this.keys = epochKeys(next);
+    this.epoch++;
+  }
+
+  /** Wipe all key material; the sender is unusable afterwards. Idempotent. */
+  destroy(): void {
+    wipe(this.secret, this.keys.key, this.keys.iv, this.nonce);
+    this.destroyed = true;
+  }
+}
+
+export interface OpenedRecord {
+  epoch: number;
+  seq: bigint;
+  plaintext: Buffer;
+}
+
+/** Receiving half: epoch check, replay window, decryption, ratchet on epoch change. */
+export class RecordReceiver {
+  private readonly window = new ReplayWindow();
+  private epoch = 0;
+  private secret: Buffer;
+  private keys: EpochKeys;
+  private readonly nonce = Buffer.alloc(IV_LEN);
+  private destroyed = false;
+
+  /** Takes ownership of `secret0`. */
+  constructor(readonly aead: AeadName, secret0: Buffer, readonly refresh: number) {
+    checkRefresh(refresh);
+    this.secret = secret0;
+    this.keys = epochKeys(secret0);
+  }
+
+  get currentEpoch(): number {
+    return this.epoch;
+  }
+
+  get highestSeq(): bigint {
+    return this.window.highest;
+  }
+
+  /** Verify and decrypt a record body. Throws RecordError. */
+  open(body: Buffer): OpenedRecord {
+    if (this.destroyed) throw new RecordError('internal_error', 'record receiver destroyed');
+    if (body.length < RECORD_OVERHEAD) {
+      throw new RecordError('decode_error', `record body of ${body.length} bytes is shorter than ${RECORD_OVERHEAD}`);
+    }
+    const epoch = body.readUInt16BE(0);
+    const seq = body.readBigUInt64BE(2);
+    const want = epochOf(seq, this.refresh);
+    if (BigInt(epoch) !== want) throw new RecordError('bad_epoch', `record seq ${seq} carries epoch ${epoch}, expected ${want}`);
+    if (!this.window.check(seq)) {
+      throw new RecordError('replay', `record seq ${seq} is a replay or outside the window (highest ${this.window.highest})`);
+    }
+    if (epoch < this.epoch) {
+      throw new RecordError('bad_epoch', `record seq ${seq} belongs to retired epoch ${epoch} (current ${this.epoch})`);
+    }
+
+    // Keys for a later epoch are derived tentatively and only committed once the tag has checked.
+    let secret = this.secret;
+    let keys = this.keys;
+    if (epoch > this.epoch) {
+      for (let e = this.epoch; e < epoch; e++) {
+        const next = nextSecret(secret);
+        if (secret !== this.secret) wipe(secret);
+        secret = next;
+      }
+      keys = epochKeys(secret);
+    }
+
+    const header = body.subarray(0, RECORD_HEADER_LEN);
+    const ct = body.subarray(RECORD_HEADER_LEN, body.length - TAG_LEN);
+    const tag = body.subarray(body.length - TAG_LEN);
+    makeNonce(this.nonce, keys.iv, header);
+    let plaintext: Buffer;
+    try {
+      const d = aeadDecipher(this.aead, keys.key, this.nonce);
+      d.setAuthTag(tag);
+      d.setAAD(header);
+      const p = d.update(ct);
+      const f = d.final();
+      plaintext = f.length ? Buffer.concat([p, f]) : p;
+    } catch {
+      if (secret !== this.secret) wipe(secret, keys.key, keys.iv);
+      throw new RecordError('bad_record_mac', `record seq ${seq} failed authentication`);
+    }
+
+    if (secret !== this.secret) {
+      wipe(this.secret, this.keys.key, this.keys.iv);
+      this.secret = secret;
+      this.keys = keys;
+      this.epoch = epoch;
+    }
+    this.window.accept(seq);
+    return { epoch, seq, plaintext };
+  }
+
+  /** Wipe all key material; the receiver is unusable afterwards. Idempotent. */
+  destroy(): void {
+    wipe(this.secret, this.keys.key, this.keys.iv, this.nonce);
+    this.destroyed = true;
+  }
+}
