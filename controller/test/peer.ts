@@ -12,6 +12,7 @@ export class PtyPeer {
   path = '';
   private child!: ChildProcess;
   private readonly waiters: ((msg: JsonObject) => void)[] = [];
+  private readonly queue: JsonObject[] = []; // received, not yet taken by next()
   readonly received: JsonObject[] = [];
 
   async start(): Promise<string> {
@@ -29,7 +30,9 @@ export class PtyPeer {
         const d = decodeLine(line);
         if (d.kind === 'frame') {
           this.received.push(d.msg);
-          this.waiters.shift()?.(d.msg);
+          const w = this.waiters.shift();
+          if (w) w(d.msg);
+          else this.queue.push(d.msg);
         }
       });
       this.child.once('error', reject);
@@ -38,12 +41,18 @@ export class PtyPeer {
 
   /** Next request the controller sends (frames only). */
   next(timeoutMs = 2000): Promise<JsonObject> {
+    const queued = this.queue.shift();
+    if (queued) return Promise.resolve(queued);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('peer: no request from the controller')), timeoutMs);
-      this.waiters.push((m) => {
+      const w = (m: JsonObject) => {
         clearTimeout(t);
         resolve(m);
-      });
+      };
+      const t = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(w), 1);
+        reject(new Error('peer: no request from the controller'));
+      }, timeoutMs);
+      this.waiters.push(w);
     });
   }
 

@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// Builds the node firmware's POSIX build (firmware/build/qslab-node), its host unit tests and test tools, then
+// runs the unit tests. Plain Node ESM, no dependencies. Incremental: make rebuilds only what changed.
+//
+//   node controller/build-firmware.mjs          (npm run build:firmware)
+//
+// Exit status: 0 built and tested; 1 missing toolchain (the message names the Debian packages), build or
+// test failure.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const firmware = join(root, 'firmware');
+const INSTALL = 'install them with: sudo apt-get install -y build-essential libssl-dev';
+
+function fail(msg) {
+  console.error(`build-firmware: ${msg}`);
+  process.exit(1);
+}
+
+function runs(cmd, args) {
+  const r = spawnSync(cmd, args, { stdio: 'ignore' });
+  return !r.error && r.status === 0;
+}
+
+// 1. A C compiler and make (Debian: build-essential).
+const cc = [process.env.CC, 'cc', 'gcc'].find((c) => c && runs(c, ['--version']));
+if (!cc) fail(`no C compiler found (tried ${process.env.CC ? `$CC=${process.env.CC}, ` : ''}cc, gcc); ${INSTALL}`);
+if (!runs('make', ['--version'])) fail(`make not found; ${INSTALL}`);
+
+// 2. OpenSSL 3 headers and libcrypto (Debian: libssl-dev): compile and link a probe.
+const probeDir = mkdtempSync(join(tmpdir(), 'qslab-probe-'));
+try {
+  const src = join(probeDir, 'probe.c');
+  writeFileSync(src, [
+    '#include <openssl/evp.h>',
+    '#include <openssl/opensslv.h>',
+    '#if OPENSSL_VERSION_MAJOR < 3',
+    '#error OpenSSL 3 required',
+    '#endif',
+    'int main(void) { EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL); EVP_MD_free(md); return 0; }',
+    '',
+  ].join('\n'));
+  const r = spawnSync(cc, ['-std=c11', src, '-o', join(probeDir, 'probe'), '-lcrypto'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) {
+    const out = `${r.stderr ?? ''}${r.stdout ?? ''}`;
+    if (/openssl\/(evp|opensslv)\.h/.test(out)) fail(`openssl/evp.h not found (OpenSSL 3 development headers); ${INSTALL}`);
+    if (/OpenSSL 3 required/.test(out)) fail(`OpenSSL 3 is required (found an older libssl-dev); ${INSTALL}`);
+    if (/-lcrypto|cannot find/.test(out)) fail(`libcrypto not found for linking; ${INSTALL}`);
+    fail(`the C compiler cannot build an OpenSSL probe:\n${out.trim()}\n${INSTALL}`);
+  }
+} finally {
+  rmSync(probeDir, { recursive: true, force: true });
+}
+
+// 3. Build (incremental) and run the unit tests.
+const make = spawnSync('make', ['-C', firmware, '-j2', '--no-print-directory', `CC=${cc}`], { stdio: 'inherit' });
+if (make.error || make.status !== 0) fail('firmware build failed (see above)');
+
+const test = spawnSync(join(firmware, 'build', 'qslab-core-test'), [], { stdio: 'inherit' });
+if (test.error || test.status !== 0) fail(`firmware unit tests failed${test.signal ? ` (signal ${test.signal})` : ''}`);

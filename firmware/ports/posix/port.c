@@ -1,0 +1,651 @@
+/* qslab POSIX port (Linux: Raspberry Pi and virtual nodes): serial TX ring + pacing thread, monotonic clock,
+ * heap accounting, workload thread with a painted stack, TCP sockets. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../core/crypto_port.h"
+#include "../../core/port.h"
+#include "../../core/qs.h"
+#include "posix.h"
+
+#define STACK_SIZE (256u * 1024u)
+#define STACK_GUARD 4096u
+#define STACK_MARGIN 1024u
+#define PAINT 0xA5u
+#define TX_STALL_DROP_NS 2000000000ull   /* output nobody reads for 2 s goes "into the void", as on a UART */
+
+static qs_board_info g_board = { "posix", "esp32", NULL, "monotonic", 240, 532480 };
+static volatile sig_atomic_t g_exit;
+void (*qs_posix_reset_hook)(void);
+
+/* ---- time ------------------------------------------------------------------------------------------------ */
+uint64_t qs_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t qs_cycles(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+#elif defined(__aarch64__)
+    uint64_t v;
+    __asm__ volatile("mrs %0, cntvct_el0" : "=r"(v));
+    return v;
+#else
+    return 0;
+#endif
+}
+
+static void sleep_ns(uint64_t ns)
+{
+    struct timespec ts = { (time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull) };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
+static void abs_deadline(struct timespec *ts, uint32_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) { ts->tv_sec++; ts->tv_nsec -= 1000000000L; }
+}
+
+static void cond_init_mono(pthread_cond_t *c)
+{
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &a);
+    pthread_condattr_destroy(&a);
+}
+
+/* ---- board / misc ----------------------------------------------------------------------------------------- */
+const qs_board_info *qs_port_board(void) { return &g_board; }
+int qs_port_should_exit(void) { return g_exit != 0; }
+void qs_posix_request_exit(void) { g_exit = 1; }
+
+int qs_random(void *buf, size_t len)
+{
+    uint8_t *p = (uint8_t *)buf;
+    while (len) {
+        ssize_t r = getrandom(p, len, 0);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return QS_E_CRYPTO;
+        }
+        p += r;
+        len -= (size_t)r;
+    }
+    return QS_OK;
+}
+
+static int g_marker;
+void qs_marker(int on) { g_marker = on; }   /* no GPIO on the POSIX port; power windows come from the clock */
+
+void qs_port_reset(void)
+{
+    if (qs_posix_reset_hook) qs_posix_reset_hook();
+}
+
+/* ---- heap accounting ------------------------------------------------------------------------------------- */
+typedef union {
+    max_align_t align;
+    size_t n;
+} heap_hdr;
+
+static atomic_size_t h_cur, h_peak;
+
+static void heap_add(size_t n)
+{
+    size_t cur = atomic_fetch_add(&h_cur, n) + n;
+    size_t pk = atomic_load(&h_peak);
+    while (cur > pk && !atomic_compare_exchange_weak(&h_peak, &pk, cur)) {}
+}
+
+void *qs_malloc(size_t n)
+{
+    if (n > SIZE_MAX - sizeof(heap_hdr)) return NULL;
+    heap_hdr *h = malloc(sizeof(heap_hdr) + n);
+    if (!h) return NULL;
+    h->n = n;
+    heap_add(n);
+    return h + 1;
+}
+
+void qs_free(void *p)
+{
+    if (!p) return;
+    heap_hdr *h = (heap_hdr *)p - 1;
+    atomic_fetch_sub(&h_cur, h->n);
+    free(h);
+}
+
+void *qs_realloc(void *p, size_t n)
+{
+    if (!p) return qs_malloc(n);
+    if (n == 0) { qs_free(p); return NULL; }
+    if (n > SIZE_MAX - sizeof(heap_hdr)) return NULL;
+    heap_hdr *h = (heap_hdr *)p - 1;
+    size_t old = h->n;
+    heap_hdr *nh = realloc(h, sizeof(heap_hdr) + n);
+    if (!nh) return NULL;
+    nh->n = n;
+    if (n > old) heap_add(n - old);
+    else atomic_fetch_sub(&h_cur, old - n);
+    return nh + 1;
+}
+
+size_t qs_heap_current(void) { return atomic_load(&h_cur); }
+size_t qs_heap_peak(void) { return atomic_load(&h_peak); }
+void qs_heap_reset_peak(void) { atomic_store(&h_peak, atomic_load(&h_cur)); }
+
+/* ---- serial: TX ring buffer drained by a (pacing) thread, like a UART driver ------------------------------ */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t data, space, idle;
+    uint8_t *buf;
+    size_t cap, tail, count;
+    int inflight;
+    uint64_t dropped;
+} tx = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static pthread_mutex_t g_serial_mu = PTHREAD_MUTEX_INITIALIZER;
+static int g_rfd = -1, g_wfd = -1;
+static uint32_t g_baud = 115200;
+static int g_pace;
+
+void qs_serial_lock(void) { pthread_mutex_lock(&g_serial_mu); }
+void qs_serial_unlock(void) { pthread_mutex_unlock(&g_serial_mu); }
+
+void qs_serial_write(const void *buf, size_t len)
+{
+    const uint8_t *p = (const uint8_t *)buf;
+    if (!tx.buf) return;
+    pthread_mutex_lock(&tx.mu);
+    while (len) {
+        while (tx.count == tx.cap) {
+            if (g_exit) { pthread_mutex_unlock(&tx.mu); return; }
+            struct timespec dl;
+            abs_deadline(&dl, 100);
+            pthread_cond_timedwait(&tx.space, &tx.mu, &dl);
+        }
+        size_t head = (tx.tail + tx.count) % tx.cap;
+        size_t room = tx.cap - tx.count;
+        size_t contig = tx.cap - head;
+        size_t n = len < room ? len : room;
+        if (n > contig) n = contig;
+        memcpy(tx.buf + head, p, n);
+        tx.count += n;
+        p += n;
+        len -= n;
+        pthread_cond_signal(&tx.data);
+    }
+    pthread_mutex_unlock(&tx.mu);
+}
+
+void qs_serial_flush(uint32_t timeout_ms)
+{
+    if (!tx.buf) return;
+    struct timespec dl;
+    abs_deadline(&dl, timeout_ms);
+    pthread_mutex_lock(&tx.mu);
+    while ((tx.count || tx.inflight) && !g_exit)
+        if (pthread_cond_timedwait(&tx.idle, &tx.mu, &dl) == ETIMEDOUT) break;
+    pthread_mutex_unlock(&tx.mu);
+}
+
+/* Writes n bytes to the line; returns when written or dropped (line stalled: nobody reads the pty). */
+static void line_write(const uint8_t *p, size_t n, int *stalled)
+{
+    uint64_t stall_start = 0;
+    while (n) {
+        ssize_t w = write(g_wfd, p, n);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            *stalled = 0;
+            stall_start = 0;
+            continue;
+        }
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) { sleep_ns(50000000ull); return; }  /* EIO: no peer */
+        if (*stalled) return;   /* still stalled: drop without waiting again */
+        uint64_t now = qs_now_ns();
+        if (!stall_start) stall_start = now;
+        if (now - stall_start > TX_STALL_DROP_NS) { *stalled = 1; return; }
+        struct pollfd pf = { g_wfd, POLLOUT, 0 };
+        poll(&pf, 1, 100);
+    }
+}
+
+static void *tx_thread(void *arg)
+{
+    (void)arg;
+    uint8_t chunk[512];
+    int stalled = 0;
+    uint64_t next_free = 0;
+    /* paced: write ~1 ms worth of bytes at a time, then wait for them to "leave the wire" */
+    size_t maxchunk = sizeof chunk;
+    if (g_pace) {
+        size_t per1ms = g_baud / 10u / 1000u;
+        maxchunk = per1ms < 1 ? 1 : per1ms > sizeof chunk ? sizeof chunk : per1ms;
+    }
+    for (;;) {
+        int was_idle = 0;
+        pthread_mutex_lock(&tx.mu);
+        while (tx.count == 0) {
+            was_idle = 1;
+            pthread_cond_wait(&tx.data, &tx.mu);
+        }
+        size_t n = tx.count;
+        if (n > tx.cap - tx.tail) n = tx.cap - tx.tail;
+        if (n > maxchunk) n = maxchunk;
+        memcpy(chunk, tx.buf + tx.tail, n);
+        tx.inflight = 1;
+        pthread_mutex_unlock(&tx.mu);
+
+        line_write(chunk, n, &stalled);
+        if (stalled) tx.dropped += n;
+
+        pthread_mutex_lock(&tx.mu);
+        tx.tail = (tx.tail + n) % tx.cap;
+        tx.count -= n;
+        tx.inflight = 0;
+        pthread_cond_broadcast(&tx.space);
+        if (tx.count == 0) pthread_cond_broadcast(&tx.idle);
+        pthread_mutex_unlock(&tx.mu);
+
+        if (g_pace && !stalled) {
+            /* the line time of n bytes; oversleeping is caught up (no sleep) unless the line was idle */
+            uint64_t now = qs_now_ns();
+            if (was_idle && next_free < now) next_free = now;
+            next_free += (uint64_t)n * 10u * 1000000000ull / g_baud;
+            if (next_free > now) sleep_ns(next_free - now);
+        }
+    }
+    return NULL;
+}
+
+int qs_serial_read(uint8_t *buf, size_t cap, uint32_t timeout_ms)
+{
+    struct pollfd pf = { g_rfd, POLLIN, 0 };
+    int r = poll(&pf, 1, (int)timeout_ms);
+    if (r < 0) return errno == EINTR ? 0 : -1;
+    if (r == 0) return 0;
+    if (pf.revents & POLLNVAL) return -1;
+    ssize_t n = read(g_rfd, buf, cap);
+    if (n > 0) return (int)n;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return 0;
+    /* EIO / 0: no peer on the other side of the pty (or a hang-up): wait and retry */
+    sleep_ns(50000000ull);
+    return 0;
+}
+
+/* ---- workload thread with a painted stack ------------------------------------------------------------------ */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    qs_task_fn fn;
+    void *arg;
+} task = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+static pthread_t g_task_thread;
+static int g_task_started;
+static uint8_t *stk_lo, *stk_hi;
+static uint8_t *volatile stk_top;   /* entry frame of the workload thread */
+
+static int on_task(void) { return g_task_started && pthread_equal(pthread_self(), g_task_thread) && stk_top; }
+
+static uint8_t *stack_deepest(void)
+{
+    const uint64_t pat = 0x0101010101010101ull * PAINT;
+    const uint64_t *w = (const uint64_t *)(void *)stk_lo;
+    const uint64_t *e = (const uint64_t *)(void *)stk_top;
+    while (w < e && *w == pat) w++;
+    return (uint8_t *)(uintptr_t)w;
+}
+
+void qs_stack_reset(void)
+{
+    if (!on_task()) return;
+    volatile uint8_t here = 0;
+    uint8_t *limit = (uint8_t *)(((uintptr_t)&here - STACK_MARGIN) & ~(uintptr_t)7);
+    uint8_t *deep = stack_deepest();
+    if (deep < limit) memset(deep, PAINT, (size_t)(limit - deep));
+    (void)here;
+}
+
+size_t qs_stack_used(void)
+{
+    if (!on_task()) return 0;
+    uint8_t *deep = stack_deepest();
+    return deep < stk_top ? (size_t)(stk_top - deep) : 0;
+}
+
+uint64_t qs_task_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void *task_main(void *arg)
+{
+    (void)arg;
+    volatile uint8_t entry = 0;
+    stk_top = (uint8_t *)(((uintptr_t)&entry + 64) & ~(uintptr_t)7);
+    (void)entry;
+    qs_crypto_warmup();   /* lazy library set-up happens here, not in the first measured operation */
+    for (;;) {
+        pthread_mutex_lock(&task.mu);
+        while (!task.fn) pthread_cond_wait(&task.cv, &task.mu);
+        qs_task_fn fn = task.fn;
+        void *a = task.arg;
+        task.fn = NULL;
+        pthread_mutex_unlock(&task.mu);
+        fn(a);
+    }
+    return NULL;
+}
+
+int qs_task_start(qs_task_fn fn, void *arg)
+{
+    int rc = QS_OK;
+    pthread_mutex_lock(&task.mu);
+    if (task.fn || !g_task_started) rc = QS_E_BUSY;
+    else {
+        task.fn = fn;
+        task.arg = arg;
+        pthread_cond_signal(&task.cv);
+    }
+    pthread_mutex_unlock(&task.mu);
+    return rc;
+}
+
+static int start_task_thread(void)
+{
+    uint8_t *base = mmap(NULL, STACK_SIZE + STACK_GUARD, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (base == MAP_FAILED) return -1;
+    mprotect(base, STACK_GUARD, PROT_NONE);
+    stk_lo = base + STACK_GUARD;
+    stk_hi = stk_lo + STACK_SIZE;
+    memset(stk_lo, PAINT, STACK_SIZE);
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setstack(&at, stk_lo, STACK_SIZE);
+    pthread_mutex_lock(&task.mu);
+    int rc = pthread_create(&g_task_thread, &at, task_main, NULL);
+    if (rc == 0) g_task_started = 1;
+    pthread_mutex_unlock(&task.mu);
+    pthread_attr_destroy(&at);
+    return rc == 0 ? 0 : -1;
+}
+
+/* ---- init -------------------------------------------------------------------------------------------------- */
+void qs_posix_init_minimal(void) {}
+
+int qs_posix_init(const qs_posix_cfg *cfg)
+{
+    g_board.board = cfg->board;
+    g_board.cpu_mhz = cfg->cpu_mhz;
+    g_board.ram = cfg->ram;
+    g_board.name = cfg->name;
+    g_rfd = cfg->rfd;
+    g_wfd = cfg->wfd;
+    g_baud = cfg->baud ? cfg->baud : 115200;
+    g_pace = cfg->pace;
+    cond_init_mono(&tx.data);
+    cond_init_mono(&tx.space);
+    cond_init_mono(&tx.idle);
+    tx.cap = cfg->tx_ring ? cfg->tx_ring : 4096;
+    tx.buf = malloc(tx.cap);
+    if (!tx.buf) return -1;
+    pthread_t t;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);   /* signals go to the main thread */
+    int rc = pthread_create(&t, NULL, tx_thread, NULL);
+    if (rc == 0) { pthread_detach(t); rc = start_task_thread(); }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc == 0 ? 0 : -1;
+}
+
+/* ---- boot text -------------------------------------------------------------------------------------------- */
+static void console(const char *s)
+{
+    qs_serial_lock();
+    qs_serial_write(s, strlen(s));
+    qs_serial_unlock();
+}
+
+void qs_port_boot_text(int after_reset)
+{
+    char line[200];
+    if (strncmp(g_board.board, "esp32", 5) == 0) {
+        console("ets Jul 29 2019 12:21:46\n\n");
+        console(after_reset ? "rst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\n"
+                            : "rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\n");
+        console("configsip: 0, SPIWP:0xee\nmode:DIO, clock div:2\nload:0x3fff0030,len:7104\nentry 0x400805cc\n");
+        console("I (29) boot: ESP-IDF v5.1 2nd stage bootloader (qslab virtual node)\n");
+    } else {
+        console("[    0.000000] Booting Linux on physical CPU 0x0000000000 [0x410fd083]\n");
+        console(after_reset ? "[    0.000000] reboot: Restarting system (qslab reset)\n"
+                            : "[    0.000000] Linux version 6.1 (qslab virtual node)\n");
+    }
+    snprintf(line, sizeof line, "I (31) qslab: qslab-node %s build %s, posix port, board %s%s%s\n", QS_FW_VERSION,
+             qs_build_hash(), g_board.board, g_board.name ? ", name " : "", g_board.name ? g_board.name : "");
+    console(line);
+}
+
+/* ---- sockets ------------------------------------------------------------------------------------------------
+ * Blocking sockets with SO_SNDTIMEO/SO_RCVTIMEO (Linux honours SO_SNDTIMEO for connect) and a small receive
+ * buffer: a message usually costs one recv() instead of poll + header + body. */
+#define SOCK_RBUF 2048
+
+struct qs_sock {
+    int fd;
+    uint32_t rcvtimeo_ms;
+    size_t roff, rlen;
+    char err[80];
+    uint8_t rbuf[SOCK_RBUF];
+};
+
+static void set_err(char *dst, size_t cap, int e)
+{
+    if (!dst || !cap) return;
+    char tmp[64];
+    const char *s = strerror_r(e, tmp, sizeof tmp);
+    snprintf(dst, cap, "%s", s);
+}
+
+static int set_timeo(int fd, int opt, uint64_t ms)
+{
+    if (ms == 0) ms = 1;   /* 0 would mean "forever" */
+    struct timeval tv = { (time_t)(ms / 1000u), (suseconds_t)((ms % 1000u) * 1000u) };
+    return setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof tv);
+}
+
+static uint64_t remaining_ms(uint64_t deadline)
+{
+    uint64_t now = qs_now_ns();
+    return now >= deadline ? 0 : (deadline - now + 999999u) / 1000000u;
+}
+
+static int connect_addr(const struct sockaddr *sa, socklen_t sl, uint64_t deadline, uint32_t io_timeout_ms,
+                        int *fd_out, int *err)
+{
+    uint64_t left = remaining_ms(deadline);
+    if (left == 0) { *err = ETIMEDOUT; return QS_E_TIMEOUT; }
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) { *err = errno; return QS_E_NET; }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    set_timeo(fd, SO_SNDTIMEO, left);
+    set_timeo(fd, SO_RCVTIMEO, io_timeout_ms);
+    int r;
+    do r = connect(fd, sa, sl); while (r != 0 && errno == EINTR);
+    if (r != 0) {
+        int e = errno;
+        close(fd);
+        *err = (e == EINPROGRESS || e == EAGAIN) ? ETIMEDOUT : e;
+        return *err == ETIMEDOUT ? QS_E_TIMEOUT : QS_E_NET;
+    }
+    set_timeo(fd, SO_SNDTIMEO, io_timeout_ms);
+    *fd_out = fd;
+    return QS_OK;
+}
+
+int qs_tcp_connect(qs_sock **out, const char *host, uint16_t port, uint32_t timeout_ms, char *err, size_t errcap)
+{
+    uint64_t deadline = qs_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+    int fd = -1, e = 0, rc;
+    *out = NULL;
+    struct sockaddr_in a4;
+    struct sockaddr_in6 a6;
+    memset(&a4, 0, sizeof a4);
+    memset(&a6, 0, sizeof a6);
+    if (inet_pton(AF_INET, host, &a4.sin_addr) == 1) {
+        a4.sin_family = AF_INET;
+        a4.sin_port = htons(port);
+        rc = connect_addr((struct sockaddr *)&a4, sizeof a4, deadline, timeout_ms, &fd, &e);
+    } else if (inet_pton(AF_INET6, host, &a6.sin6_addr) == 1) {
+        a6.sin6_family = AF_INET6;
+        a6.sin6_port = htons(port);
+        rc = connect_addr((struct sockaddr *)&a6, sizeof a6, deadline, timeout_ms, &fd, &e);
+    } else {
+        struct addrinfo hints, *res = NULL;
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        int g = getaddrinfo(host, NULL, &hints, &res);
+        if (g != 0) {
+            if (err && errcap) snprintf(err, errcap, "%s", gai_strerror(g));
+            return QS_E_NET;
+        }
+        rc = QS_E_NET;
+        e = EHOSTUNREACH;
+        for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+            if (ai->ai_family == AF_INET) ((struct sockaddr_in *)ai->ai_addr)->sin_port = htons(port);
+            else if (ai->ai_family == AF_INET6) ((struct sockaddr_in6 *)ai->ai_addr)->sin6_port = htons(port);
+            else continue;
+            rc = connect_addr(ai->ai_addr, ai->ai_addrlen, deadline, timeout_ms, &fd, &e);
+            if (rc == QS_OK || rc == QS_E_TIMEOUT) break;
+        }
+        freeaddrinfo(res);
+    }
+    if (rc != QS_OK) {
+        set_err(err, errcap, e);
+        return rc;
+    }
+    qs_sock *s = malloc(sizeof *s);   /* an OS resource (lwIP's on the ESP32), not workload heap: not accounted */
+    if (!s) {
+        close(fd);
+        if (err && errcap) snprintf(err, errcap, "out of memory");
+        return QS_E_NET;
+    }
+    s->fd = fd;
+    s->rcvtimeo_ms = timeout_ms;
+    s->roff = s->rlen = 0;
+    s->err[0] = '\0';
+    *out = s;
+    return QS_OK;
+}
+
+static int sock_fail(qs_sock *s, int e)
+{
+    set_err(s->err, sizeof s->err, e);
+    if (e == EPIPE || e == ECONNRESET) return QS_E_CLOSED;
+    return QS_E_NET;
+}
+
+int qs_tcp_send(qs_sock *s, const void *buf, size_t len, uint32_t timeout_ms)
+{
+    const uint8_t *p = (const uint8_t *)buf;
+    (void)timeout_ms;   /* SO_SNDTIMEO = the connect-time I/O timeout */
+    while (len) {
+        ssize_t n = send(s->fd, p, len, MSG_NOSIGNAL);
+        if (n > 0) { p += n; len -= (size_t)n; continue; }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            snprintf(s->err, sizeof s->err, "send timed out");
+            return QS_E_TIMEOUT;
+        }
+        return sock_fail(s, n < 0 ? errno : EPIPE);
+    }
+    return QS_OK;
+}
+
+int qs_tcp_recv(qs_sock *s, void *buf, size_t len, uint32_t timeout_ms)
+{
+    uint8_t *p = (uint8_t *)buf;
+    size_t k = s->rlen - s->roff;
+    if (k > len) k = len;
+    memcpy(p, s->rbuf + s->roff, k);
+    s->roff += k;
+    p += k;
+    len -= k;
+    if (len == 0) return QS_OK;
+    if (s->rcvtimeo_ms != timeout_ms) {
+        set_timeo(s->fd, SO_RCVTIMEO, timeout_ms);
+        s->rcvtimeo_ms = timeout_ms;
+    }
+    uint64_t deadline = qs_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+    while (len) {
+        ssize_t n;
+        int direct = len >= SOCK_RBUF;
+        if (direct) n = recv(s->fd, p, len, 0);
+        else n = recv(s->fd, s->rbuf, SOCK_RBUF, 0);
+        if (n > 0) {
+            size_t got = (size_t)n;
+            if (!direct) {
+                s->roff = 0;
+                s->rlen = got;
+                got = got < len ? got : len;
+                memcpy(p, s->rbuf, got);
+                s->roff = got;
+            }
+            p += got;
+            len -= got;
+            if (len && qs_now_ns() > deadline) { snprintf(s->err, sizeof s->err, "timed out"); return QS_E_TIMEOUT; }
+            continue;
+        }
+        if (n == 0) { snprintf(s->err, sizeof s->err, "connection closed by peer"); return QS_E_CLOSED; }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) { snprintf(s->err, sizeof s->err, "timed out"); return QS_E_TIMEOUT; }
+        return sock_fail(s, errno);
+    }
+    return QS_OK;
+}
+
+const char *qs_tcp_error(const qs_sock *s) { return s && s->err[0] ? s->err : "error"; }
+
+void qs_tcp_close(qs_sock *s)
+{
+    if (!s) return;
+    close(s->fd);
+    free(s);
+}
