@@ -294,6 +294,18 @@ static int parse_hex32(const char *s, uint8_t out[32])
     return 0;
 }
 
+/* IPv4/IPv6 literal or DNS name characters (IPv6 zone ids: '%'). */
+static int host_ok(const char *s)
+{
+    for (; *s; s++) {
+        char c = *s;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+              c == ':' || c == '_' || c == '%'))
+            return 0;
+    }
+    return 1;
+}
+
 static void cmd_hs(uint32_t id, const qs_jobj *o)
 {
     hs_job j;
@@ -305,8 +317,8 @@ static void cmd_hs(uint32_t id, const qs_jobj *o)
         reply_err(id, "E_ARGS", "suite: one of rsa2048, ecdhe-p256-ecdsa, x25519");
         return;
     }
-    if (!(s = arg_str(o, "host")) || !s[0] || strlen(s) >= sizeof j.p.host) {
-        reply_err(id, "E_ARGS", "host: string required (at most 127 bytes)");
+    if (!(s = arg_str(o, "host")) || !s[0] || strlen(s) >= sizeof j.p.host || !host_ok(s)) {
+        reply_err(id, "E_ARGS", "host: IP address or host name required (at most 127 bytes)");
         return;
     }
     memcpy(j.p.host, s, strlen(s) + 1);

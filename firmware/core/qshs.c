@@ -85,6 +85,9 @@ static int fail(qs_op_result *r, int st, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(r->msg, sizeof r->msg, fmt, ap);
         va_end(ap);
+        /* printable ASCII only, no quotes or backslashes: the event line stays short whatever went in */
+        for (char *q = r->msg; *q; q++)
+            if (*q < 0x20 || *q > 0x7E || *q == '"' || *q == '\\') *q = '?';
         r->status = st;
     }
     return st;
