@@ -172,3 +172,27 @@ test('a killed node closes the link and fails the pending request', async () => 
 });
 
 after(() => undefined);
+
+test('a paced node costs what a real UART does, also after the line was idle', async () => {
+  const vn = new VirtualNode({ name: 'interop-paced', board: 'esp32', baud: 9600, pace: true });
+  const path = await vn.start();
+  const link = new NodeLink({ name: 'interop-paced', path, baud: 9600 });
+  await link.open();
+  try {
+    await link.connect(3, 5000);
+    for (const idleMs of [0, 60, 400]) {
+      await new Promise((r) => setTimeout(r, idleMs));
+      const before = link.console.length;
+      const t0 = Date.now();
+      await link.request('log', { n: 10 }, { timeoutMs: 10000 });
+      const ms = Date.now() - t0;
+      const bytes = link.console.slice(before).reduce((a, l) => a + l.length + 1, 0);
+      const lineMs = (bytes * 10 * 1000) / 9600; // 10 bits per byte
+      assert.ok(ms >= lineMs * 0.9, `after ${idleMs} ms idle: ${bytes} B took ${ms} ms, a 9600-baud line needs ${lineMs.toFixed(0)} ms`);
+      assert.ok(ms < lineMs * 1.5 + 200, `pacing too slow: ${ms} ms for ${lineMs.toFixed(0)} ms of line time`);
+    }
+  } finally {
+    await link.close();
+    await vn.stop();
+  }
+});

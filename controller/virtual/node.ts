@@ -42,6 +42,7 @@ export class VirtualNode {
     const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.unregister = cleanup.add(`virtual node ${this.opts.name}`, () => this.stop());
+    if (process.env.QSLAB_NODE_STDERR) child.stderr!.pipe(process.stderr);
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (s: string) => {
       this.stderr.push(s);

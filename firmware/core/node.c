@@ -23,14 +23,16 @@ static atomic_size_t g_stack_peak;    /* highest per-op stack high-water */
 static double uptime_us(void) { return (double)(qs_now_ns() - g_boot_ns) / 1000.0; }
 
 /* ---- output ----------------------------------------------------------------------------------------------- */
-static void emit(qs_jw *w)
+static void emit_to(qs_jw *w, void (*write)(const void *, size_t))
 {
     size_t n = qs_jw_frame(w);
     if (n == 0) return;   /* cannot happen with OUT_LINE-sized buffers; never send a broken frame */
     qs_serial_lock();
-    qs_serial_write(w->buf, n);
+    write(w->buf, n);
     qs_serial_unlock();
 }
+
+static void emit(qs_jw *w) { emit_to(w, qs_serial_write); }
 
 void qs_node_log(char level, const char *text)
 {
@@ -222,7 +224,7 @@ static void emit_op(const hs_job *j, uint32_t i, const qs_op_result *r, size_t h
     qs_jw_uint(&w, "stack", stack);
     qs_jw_fixed(&w, "cpu", cpu, 1);
     qs_jw_end(&w);
-    emit(&w);
+    emit_to(&w, qs_serial_write_deferred);   /* batched: op events may wait a tick, answers never do */
 }
 
 static void hs_task(void *arg)

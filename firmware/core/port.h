@@ -29,6 +29,11 @@ int qs_serial_read(uint8_t *buf, size_t cap, uint32_t timeout_ms);
 /* Queue len bytes for transmission (like a UART driver's TX ring buffer); blocks only while the buffer is
  * full. Callers hold qs_serial_lock() so that lines never interleave. */
 void qs_serial_write(const void *buf, size_t len);
+/* Like qs_serial_write, but the port may hold the bytes up to QS_SERIAL_DEFER_MS to send several lines in one
+ * go (a UART FIFO drained on a timer tick). Used for streamed op events so the workload task does not pay a
+ * driver wake-up per event; order with qs_serial_write is kept. */
+#define QS_SERIAL_DEFER_MS 1
+void qs_serial_write_deferred(const void *buf, size_t len);
 /* Wait (at most timeout_ms) until everything queued has left the node. */
 void qs_serial_flush(uint32_t timeout_ms);
 void qs_serial_lock(void);

@@ -47,7 +47,8 @@ static struct {
     const char *link;
     int pty_fd, slave_fd;
     int after_reset;
-} opt = { &BOARDS[0], 115200, 0, NULL, NULL, NULL, -1, -1, 0 };
+    uint32_t stack_kib;
+} opt = { &BOARDS[0], 115200, 0, NULL, NULL, NULL, -1, -1, 0, 64 };
 
 static int g_argc;
 static char **g_argv;
@@ -58,7 +59,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: qslab-node [--board esp32|esp32s3|rpi4|rpi3] [--baud N] [--pace] [--name NAME]\n"
-            "                  [--pty | --serial PATH] [--pty-link PATH]\n"
+            "                  [--pty | --serial PATH] [--pty-link PATH] [--stack-kib N]\n"
+            "--stack-kib: workload task stack (default 64; painted and scanned after every operation)\n"
             "qslab node firmware %s (build %s), POSIX port. Speaks protocol v1 on the serial line;\n"
             "with --pty (default) prints \"PTY <path>\" on stdout once the pseudo-terminal is ready.\n",
             QS_FW_VERSION, qs_build_hash());
@@ -108,6 +110,10 @@ static int parse_args(int argc, char **argv)
             opt.baud = (uint32_t)v;
         } else if (strcmp(a, "--pace") == 0) {
             opt.pace = 1;
+        } else if (strcmp(a, "--stack-kib") == 0) {
+            NEEDVAL();
+            if (parse_uint(val, 65536ull, &v) || v < 16) { fprintf(stderr, "qslab-node: bad --stack-kib '%s' (16..65536)\n", val); return -1; }
+            opt.stack_kib = (uint32_t)v;
         } else if (strcmp(a, "--name") == 0) {
             NEEDVAL();
             opt.name = val;
@@ -315,6 +321,7 @@ int main(int argc, char **argv)
     cfg.baud = opt.baud;
     cfg.pace = opt.pace;
     cfg.tx_ring = 4096;
+    cfg.stack_bytes = opt.stack_kib * 1024u;
     qs_posix_reset_hook = do_reset;
     if (qs_posix_init(&cfg) != 0) { perror("qslab-node: threads"); remove_link(); return 1; }
 

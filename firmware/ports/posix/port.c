@@ -26,9 +26,11 @@
 #include "../../core/qs.h"
 #include "posix.h"
 
-#define STACK_SIZE (256u * 1024u)
+#define STACK_DEFAULT (64u * 1024u)
+static size_t g_stack_size = STACK_DEFAULT;
 #define STACK_GUARD 4096u
 #define STACK_MARGIN 1024u
+#define STACK_REPAINT_BELOW (16u * 1024u)   /* > the deepest bookkeeping path between two operations */
 #define PAINT 0xA5u
 #define TX_STALL_DROP_NS 2000000000ull   /* output nobody reads for 2 s goes "into the void", as on a UART */
 
@@ -169,6 +171,8 @@ static struct {
     uint8_t *buf;
     size_t cap, tail, count;
     int inflight;
+    int urgent;   /* something written with qs_serial_write is queued: drain now, not on the tick */
+    int ticking;  /* the TX thread wakes every tick by itself: deferred writers need not signal it */
     uint64_t dropped;
 } tx = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
@@ -180,14 +184,13 @@ static int g_pace;
 void qs_serial_lock(void) { pthread_mutex_lock(&g_serial_mu); }
 void qs_serial_unlock(void) { pthread_mutex_unlock(&g_serial_mu); }
 
-void qs_serial_write(const void *buf, size_t len)
+/* Appends to the TX ring (caller holds tx.mu); blocks while the ring is full. */
+static void ring_put(const uint8_t *p, size_t len)
 {
-    const uint8_t *p = (const uint8_t *)buf;
-    if (!tx.buf) return;
-    pthread_mutex_lock(&tx.mu);
     while (len) {
         while (tx.count == tx.cap) {
-            if (g_exit) { pthread_mutex_unlock(&tx.mu); return; }
+            if (g_exit) return;
+            pthread_cond_signal(&tx.data);
             struct timespec dl;
             abs_deadline(&dl, 100);
             pthread_cond_timedwait(&tx.space, &tx.mu, &dl);
@@ -201,6 +204,38 @@ void qs_serial_write(const void *buf, size_t len)
         tx.count += n;
         p += n;
         len -= n;
+    }
+}
+
+void qs_serial_write(const void *buf, size_t len)
+{
+    const uint8_t *p = (const uint8_t *)buf;
+    if (!tx.buf) return;
+    pthread_mutex_lock(&tx.mu);
+    if (!g_pace && tx.count == 0 && !tx.inflight) {
+        /* Unpaced and nothing queued: write straight to the line (no thread hand-off on the answer path). */
+        while (len) {
+            ssize_t w = write(g_wfd, p, len);
+            if (w > 0) { p += w; len -= (size_t)w; continue; }
+            if (w < 0 && errno == EINTR) continue;
+            break;   /* EAGAIN (line full) or an error: the TX thread takes the rest */
+        }
+    }
+    if (len) {
+        ring_put(p, len);
+        tx.urgent = 1;
+        pthread_cond_signal(&tx.data);
+    }
+    pthread_mutex_unlock(&tx.mu);
+}
+
+void qs_serial_write_deferred(const void *buf, size_t len)
+{
+    if (!tx.buf) return;
+    pthread_mutex_lock(&tx.mu);
+    ring_put((const uint8_t *)buf, len);
+    if (!tx.ticking) {   /* the TX thread sleeps without a deadline: wake it once so it starts ticking */
+        tx.ticking = 1;
         pthread_cond_signal(&tx.data);
     }
     pthread_mutex_unlock(&tx.mu);
@@ -244,7 +279,7 @@ static void line_write(const uint8_t *p, size_t n, int *stalled)
 static void *tx_thread(void *arg)
 {
     (void)arg;
-    uint8_t chunk[512];
+    uint8_t chunk[4096];
     int stalled = 0;
     uint64_t next_free = 0;
     /* paced: write ~1 ms worth of bytes at a time, then wait for them to "leave the wire" */
@@ -253,13 +288,34 @@ static void *tx_thread(void *arg)
         size_t per1ms = g_baud / 10u / 1000u;
         maxchunk = per1ms < 1 ? 1 : per1ms > sizeof chunk ? sizeof chunk : per1ms;
     }
+    unsigned idle_ticks = 0;
+    int draining = 0;   /* the last write left bytes behind: go on without waiting for a tick */
     for (;;) {
-        int was_idle = 0;
         pthread_mutex_lock(&tx.mu);
-        while (tx.count == 0) {
-            was_idle = 1;
-            pthread_cond_wait(&tx.data, &tx.mu);
+        /* Like a UART driver: urgent bytes (answers) leave at once; deferred bytes (op events) leave on the next
+         * 1 ms tick. While output keeps coming the thread ticks on its own, so deferred writers never need to
+         * wake it; after 100 quiet ticks it sleeps until woken. */
+        while (!draining && !tx.urgent && !g_exit && tx.count < tx.cap / 2) {
+            if (tx.count == 0 && !tx.ticking) {
+                pthread_cond_wait(&tx.data, &tx.mu);
+                continue;
+            }
+            struct timespec dl;
+            abs_deadline(&dl, QS_SERIAL_DEFER_MS);
+            if (pthread_cond_timedwait(&tx.data, &tx.mu, &dl) == ETIMEDOUT) {
+                if (tx.count) break;
+                if (++idle_ticks > 100) tx.ticking = 0;
+            }
         }
+        tx.urgent = 0;
+        if (tx.count == 0) {
+            draining = 0;
+            pthread_mutex_unlock(&tx.mu);
+            if (g_exit) sleep_ns(10000000ull);
+            continue;
+        }
+        tx.ticking = 1;
+        idle_ticks = 0;
         size_t n = tx.count;
         if (n > tx.cap - tx.tail) n = tx.cap - tx.tail;
         if (n > maxchunk) n = maxchunk;
@@ -276,12 +332,14 @@ static void *tx_thread(void *arg)
         tx.inflight = 0;
         pthread_cond_broadcast(&tx.space);
         if (tx.count == 0) pthread_cond_broadcast(&tx.idle);
+        draining = tx.count > 0;
         pthread_mutex_unlock(&tx.mu);
 
         if (g_pace && !stalled) {
-            /* the line time of n bytes; oversleeping is caught up (no sleep) unless the line was idle */
+            /* The line time of n bytes. Up to 2 ms of oversleeping is caught up (no sleep); a line that was
+             * idle longer than that starts afresh, so idle time never turns into unpaced bursts. */
             uint64_t now = qs_now_ns();
-            if (was_idle && next_free < now) next_free = now;
+            if (next_free + 2000000ull < now) next_free = now;
             next_free += (uint64_t)n * 10u * 1000000000ull / g_baud;
             if (next_free > now) sleep_ns(next_free - now);
         }
@@ -328,12 +386,25 @@ static uint8_t *stack_deepest(void)
     return (uint8_t *)(uintptr_t)w;
 }
 
+/* Deepest point found by the last qs_stack_used(), so qs_stack_reset() need not scan the stack again. */
+static uint8_t *stk_last_deep;
+
 void qs_stack_reset(void)
 {
     if (!on_task()) return;
     volatile uint8_t here = 0;
     uint8_t *limit = (uint8_t *)(((uintptr_t)&here - STACK_MARGIN) & ~(uintptr_t)7);
-    uint8_t *deep = stack_deepest();
+    uint8_t *deep;
+    if (stk_last_deep) {
+        /* Repaint what the last operation used, plus what the bookkeeping since then (event formatting,
+         * serial write) may have touched below the current frame. */
+        uint8_t *below = (uint8_t *)(((uintptr_t)&here - STACK_REPAINT_BELOW) & ~(uintptr_t)7);
+        deep = stk_last_deep < below ? stk_last_deep : below;
+        if (deep < stk_lo) deep = stk_lo;
+        stk_last_deep = NULL;
+    } else {
+        deep = stack_deepest();
+    }
     if (deep < limit) memset(deep, PAINT, (size_t)(limit - deep));
     (void)here;
 }
@@ -342,6 +413,7 @@ size_t qs_stack_used(void)
 {
     if (!on_task()) return 0;
     uint8_t *deep = stack_deepest();
+    stk_last_deep = deep;
     return deep < stk_top ? (size_t)(stk_top - deep) : 0;
 }
 
@@ -387,16 +459,16 @@ int qs_task_start(qs_task_fn fn, void *arg)
 
 static int start_task_thread(void)
 {
-    uint8_t *base = mmap(NULL, STACK_SIZE + STACK_GUARD, PROT_READ | PROT_WRITE,
+    uint8_t *base = mmap(NULL, g_stack_size + STACK_GUARD, PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (base == MAP_FAILED) return -1;
     mprotect(base, STACK_GUARD, PROT_NONE);
     stk_lo = base + STACK_GUARD;
-    stk_hi = stk_lo + STACK_SIZE;
-    memset(stk_lo, PAINT, STACK_SIZE);
+    stk_hi = stk_lo + g_stack_size;
+    memset(stk_lo, PAINT, g_stack_size);
     pthread_attr_t at;
     pthread_attr_init(&at);
-    pthread_attr_setstack(&at, stk_lo, STACK_SIZE);
+    pthread_attr_setstack(&at, stk_lo, g_stack_size);
     pthread_mutex_lock(&task.mu);
     int rc = pthread_create(&g_task_thread, &at, task_main, NULL);
     if (rc == 0) g_task_started = 1;
@@ -422,6 +494,7 @@ int qs_posix_init(const qs_posix_cfg *cfg)
     cond_init_mono(&tx.space);
     cond_init_mono(&tx.idle);
     tx.cap = cfg->tx_ring ? cfg->tx_ring : 4096;
+    if (cfg->stack_bytes) g_stack_size = cfg->stack_bytes;
     tx.buf = malloc(tx.cap);
     if (!tx.buf) return -1;
     pthread_t t;

@@ -13,6 +13,7 @@ typedef struct {
     uint32_t baud;
     int pace;             /* pace output to baud (10 bits per byte) */
     uint32_t tx_ring;     /* TX ring buffer bytes */
+    uint32_t stack_bytes; /* workload task stack; smaller = cheaper high-water scan after each operation */
 } qs_posix_cfg;
 
 /* Starts the TX thread and the workload thread. Returns 0 or -1 (errno-style message on stderr). */
