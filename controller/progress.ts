@@ -1,4 +1,5 @@
-// Progress for long work: a redrawn bar with ETA on a TTY, one plain line per step otherwise.
+// Progress for long work: a redrawn bar with ETA on a TTY, plain lines otherwise. Units (operations) drive
+// the bar and the ETA; notes (a finished cell) are printed as lines in both modes.
 export class Progress {
   private done = 0;
   private readonly start = Date.now();
@@ -11,32 +12,38 @@ export class Progress {
 
   private eta(): string {
     if (this.done === 0) return '--:--';
-    const s = Math.round(((Date.now() - this.start) / this.done) * (this.total - this.done) / 1000);
+    const s = Math.max(0, Math.round((((Date.now() - this.start) / this.done) * (this.total - this.done)) / 1000));
     return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
   }
 
-  /** Marks one unit done; `line` is printed as-is when not on a TTY. */
-  tick(line: string): void {
-    this.done++;
-    if (this.quiet) return;
-    if (!this.tty) {
-      this.out.write(`[${this.done}/${this.total}] ${line}\n`);
-      return;
-    }
-    this.draw(line);
+  /** `units` more done (e.g. one operation). */
+  add(units = 1): void {
+    this.done += units;
+    this.draw();
   }
 
-  draw(status = ''): void {
+  /** A line for the log (a finished cell): above the bar on a TTY, plain otherwise. */
+  note(line: string): void {
+    if (this.quiet) return;
+    if (this.tty) {
+      this.out.write(`\r\x1b[2K${line}\n`);
+      this.draw(true);
+    } else {
+      this.out.write(`${line}\n`);
+    }
+  }
+
+  private draw(force = false): void {
     if (!this.tty) return;
     const now = Date.now();
-    if (now - this.lastDraw < 100 && this.done < this.total) return;
+    if (!force && now - this.lastDraw < 100 && this.done < this.total) return;
     this.lastDraw = now;
     const width = 28;
-    const frac = this.total ? this.done / this.total : 1;
+    const frac = this.total ? Math.min(1, this.done / this.total) : 1;
     const bar = '█'.repeat(Math.round(frac * width)).padEnd(width, '░');
-    const text = `${this.label} ${bar} ${this.done}/${this.total} ${(frac * 100).toFixed(0)}% ETA ${this.eta()} ${status}`;
+    const text = `${this.label} ${bar} ${this.done}/${this.total} ${(frac * 100).toFixed(0)}% ETA ${this.eta()}`;
     const cols = this.out.columns || 100;
-    this.out.write(`\r${text.slice(0, cols - 1).padEnd(cols - 1)}`);
+    this.out.write(`\r\x1b[2K${text.slice(0, cols - 1)}`);
   }
 
   finish(): void {

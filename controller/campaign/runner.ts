@@ -186,7 +186,8 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
 
     const plan = planCells(c, wanted);
     summary.cells.total = plan.length;
-    const progress = new Progress(plan.length, c.name, process.stderr, !!o.quiet);
+    const progress = new Progress(plan.length * c.handshakes, `${c.name} (ops)`, process.stderr, !!o.quiet);
+    let cellsDone = 0;
     const base = (p: PlannedCell): CellInfo => {
       const n = nodes.find((x) => x.spec.name === p.node);
       const spec = rig.nodes.find((x) => x.name === p.node)!;
@@ -205,7 +206,7 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
         summary.cells.failed++;
         summary.failures.push({ cellId: cell.cellId, error: cell.error ?? 'unknown' });
       } else if (cell.status === 'skipped') summary.cells.skipped++;
-      progress.tick(`${cell.cellId}: ${cell.status}${cell.error ? ` (${cell.error})` : ''}`);
+      progress.note(`[${++cellsDone}/${plan.length}] ${cell.cellId}: ${cell.status}${cell.error ? ` (${cell.error})` : ''}`);
     };
 
     const worker = async (nodeName: string) => {
@@ -226,7 +227,7 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
         cell.status = 'running';
         for (let attempt = 1; attempt <= 1 + c.retries; attempt++) {
           cell.attempts = attempt;
-          const res = await runCell(o, rec, run, cell, node, attempt, port, server.pin(p.suite), serverOps);
+          const res = await runCell(o, rec, run, cell, node, attempt, port, server.pin(p.suite), serverOps, progress);
           summary.ops.total += res.ok + res.failed;
           summary.ops.ok += res.ok;
           summary.ops.failed += res.failed;
@@ -277,7 +278,7 @@ interface CellResult {
 
 async function runCell(
   o: RunOptions, rec: Sink, run: RunInfo, cell: CellInfo, node: ReadyNode, attempt: number, port: number, pin: string,
-  serverOps: Map<string, ServerOp>,
+  serverOps: Map<string, ServerOp>, progress: Progress,
 ): Promise<CellResult> {
   const c = o.campaign.value;
   const res: CellResult = { ok: 0, failed: 0 };
@@ -329,6 +330,7 @@ async function runCell(
           if (e.ok) res.ok++;
           else res.failed++;
           buffer.push(op);
+          progress.add();
           o.hooks?.onOp?.(op, node);
           if (buffer.length >= 216) flush(false);
         },
