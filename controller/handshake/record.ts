@@ -94,14 +94,13 @@ export class ReplayWindow {
   }
 }
 
-/** Sending half: seals plaintexts into record bodies with seq 0, 1, 2, … and ratchets every K records. */
-export class RecordSender {
-  private seq = 0n;
-  private epoch = 0;
-  private secret: Buffer;
-  private keys: EpochKeys;
-  private readonly nonce = Buffer.alloc(IV_LEN);
-  private destroyed = false;
+/** Key state shared by both halves: the current epoch's secret, key and iv, wiped on ratchet and destroy. */
+abstract class EpochState {
+  protected epoch = 0;
+  protected secret: Buffer;
+  protected keys: EpochKeys;
+  protected readonly nonce = Buffer.alloc(IV_LEN);
+  protected destroyed = false;
 
   /** Takes ownership of `secret0` (it is wiped when epoch 0 passes or on destroy()). */
   constructor(readonly aead: AeadName, secret0: Buffer, readonly refresh: number) {
@@ -110,13 +109,24 @@ export class RecordSender {
     this.keys = epochKeys(secret0);
   }
 
+  get currentEpoch(): number {
+    return this.epoch;
+  }
+
+  /** Wipe all key material; the object is unusable afterwards. Idempotent. */
+  destroy(): void {
+    wipe(this.secret, this.keys.key, this.keys.iv, this.nonce);
+    this.destroyed = true;
+  }
+}
+
+/** Sending half: seals plaintexts into record bodies with seq 0, 1, 2, … and ratchets every K records. */
+export class RecordSender extends EpochState {
+  private seq = 0n;
+
   /** Seq of the next record to be sealed. */
   get nextSeq(): bigint {
     return this.seq;
-  }
-
-  get currentEpoch(): number {
-    return this.epoch;
   }
 
   /** Returns the record body (not framed). */
@@ -154,12 +164,6 @@ export class RecordSender {
     this.keys = epochKeys(next);
     this.epoch++;
   }
-
-  /** Wipe all key material; the sender is unusable afterwards. Idempotent. */
-  destroy(): void {
-    wipe(this.secret, this.keys.key, this.keys.iv, this.nonce);
-    this.destroyed = true;
-  }
 }
 
 export interface OpenedRecord {
@@ -169,24 +173,8 @@ export interface OpenedRecord {
 }
 
 /** Receiving half: epoch check, replay window, decryption, ratchet on epoch change. */
-export class RecordReceiver {
+export class RecordReceiver extends EpochState {
   private readonly window = new ReplayWindow();
-  private epoch = 0;
-  private secret: Buffer;
-  private keys: EpochKeys;
-  private readonly nonce = Buffer.alloc(IV_LEN);
-  private destroyed = false;
-
-  /** Takes ownership of `secret0`. */
-  constructor(readonly aead: AeadName, secret0: Buffer, readonly refresh: number) {
-    checkRefresh(refresh);
-    this.secret = secret0;
-    this.keys = epochKeys(secret0);
-  }
-
-  get currentEpoch(): number {
-    return this.epoch;
-  }
 
   get highestSeq(): bigint {
     return this.window.highest;
@@ -246,11 +234,5 @@ export class RecordReceiver {
     }
     this.window.accept(seq);
     return { epoch, seq, plaintext };
-  }
-
-  /** Wipe all key material; the receiver is unusable afterwards. Idempotent. */
-  destroy(): void {
-    wipe(this.secret, this.keys.key, this.keys.iv, this.nonce);
-    this.destroyed = true;
   }
 }
