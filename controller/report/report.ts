@@ -76,6 +76,7 @@ export function analyze(run: RunInfo, cells: CellInfo[], ops: OpRecord[], events
 
 const us = (v: number): string => (!Number.isFinite(v) ? '–' : v >= 10000 ? `${(v / 1000).toFixed(1)} ms` : v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(1)} µs`);
 const num = (v: number, d = 0): string => (Number.isFinite(v) ? v.toFixed(d) : '–');
+const ram = (v: number): string => (!Number.isFinite(v) ? '–' : v >= 0.01 ? v.toFixed(2) : v.toPrecision(2));
 const pct = (ok: number, n: number): string => (n ? `${((ok / n) * 100).toFixed(1)} %` : '–');
 const stat = (s: Summary, f: (v: number) => string = us): string => (s.n ? `${f(s.median)} [${f(s.p5)} – ${f(s.p95)}]` : '–');
 
@@ -107,7 +108,7 @@ export function renderMarkdown(d: ReportData): string {
   out.push('| suite | node | board | n | success | handshake | total | heap peak | stack peak | RAM % | CPU busy % | hs bytes tx/rx |');
   out.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const g of d.groups) {
-    out.push(`| ${g.suite} | ${g.node} | ${g.board} | ${g.ops} | ${pct(g.ok, g.ops)} | ${stat(g.steps.hs ?? summarize([]))} | ${stat(g.steps.total ?? summarize([]))} | ${num(g.heapPeak)} B | ${num(g.stackPeak)} B | ${num(g.ramPct, 2)} | ${stat(g.cpu, (v) => num(v, 1))} | ${num(g.hsTx.median)}/${num(g.hsRx.median)} |`);
+    out.push(`| ${g.suite} | ${g.node} | ${g.board} | ${g.ops} | ${pct(g.ok, g.ops)} | ${stat(g.steps.hs ?? summarize([]))} | ${stat(g.steps.total ?? summarize([]))} | ${num(g.heapPeak)} B | ${num(g.stackPeak)} B | ${ram(g.ramPct)} | ${stat(g.cpu, (v) => num(v, 1))} | ${num(g.hsTx.median)}/${num(g.hsRx.median)} |`);
   }
   out.push('', '## Step timings (node clock)', '');
   for (const g of d.groups) {
@@ -163,7 +164,7 @@ export function renderHtml(d: ReportData): string {
   body.push('<h2>Summary per suite and node</h2><p>Median [p5 – p95] over successful operations.</p>', table(
     ['suite', 'node', 'board', 'n', 'success', 'handshake', 'total', 'heap peak (B)', 'stack peak (B)', 'RAM %', 'CPU busy %', 'hs bytes tx/rx'],
     d.groups.map((g) => [g.suite, g.node, g.board, String(g.ops), pct(g.ok, g.ops), stat(g.steps.hs ?? summarize([])), stat(g.steps.total ?? summarize([])),
-      num(g.heapPeak), num(g.stackPeak), num(g.ramPct, 2), stat(g.cpu, (v) => num(v, 1)), `${num(g.hsTx.median)}/${num(g.hsRx.median)}`]),
+      num(g.heapPeak), num(g.stackPeak), ram(g.ramPct), stat(g.cpu, (v) => num(v, 1)), `${num(g.hsTx.median)}/${num(g.hsRx.median)}`]),
   ));
   body.push('<h2>Step timings (node clock)</h2>');
   for (const g of d.groups) {

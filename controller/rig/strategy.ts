@@ -31,6 +31,9 @@ async function openLink(spec: RigNode, path: string): Promise<{ link: NodeLink; 
     return { link, hello };
   } catch (e) {
     await link.close();
+    // What the node printed is usually the best clue (ROM bootloader banner, wrong baud garbage, a crash).
+    const tail = link.console.slice(-3).map((l) => JSON.stringify(l.slice(0, 120)));
+    if (tail.length && e instanceof Error) e.message += `; last console lines: ${tail.join(', ')}`;
     throw e;
   }
 }

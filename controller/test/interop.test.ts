@@ -196,3 +196,31 @@ test('a paced node costs what a real UART does, also after the line was idle', a
     await vn.stop();
   }
 });
+
+test('op timings never include serial I/O: a slow (paced) line does not inflate them', async () => {
+  await withServer(undefined, async (srv, port) => {
+    const vn = new VirtualNode({ name: 'interop-slowline', board: 'esp32', baud: 9600, pace: true });
+    const path = await vn.start();
+    const link = new NodeLink({ name: 'interop-slowline', path, baud: 9600 });
+    await link.open();
+    try {
+      await link.connect(3, 5000);
+      const arrivals: number[] = [];
+      const totals: number[] = [];
+      const t0 = Date.now();
+      await link.request('hs', { host: '127.0.0.1', port, pin: srv.pin('x25519'), suite: 'x25519', n: 6, records: 2, bytes: 32, aead: 'aes-256-gcm', refresh: 0 }, {
+        idle: true, timeoutMs: 15000,
+        onEvent: (e) => {
+          arrivals.push(Date.now() - t0);
+          totals.push((e.t as Record<string, number>).total!);
+        },
+      });
+      // Each ~290-byte event needs ~300 ms of a 9600-baud line; the operations themselves take a few ms.
+      assert.ok(arrivals.at(-1)! > 1200, `events arrived too fast for 9600 baud: ${arrivals.join(',')}`);
+      for (const t of totals) assert.ok(t < 100_000, `an op took ${t} µs on the node clock: serial time leaked into it`);
+    } finally {
+      await link.close();
+      await vn.stop();
+    }
+  });
+});
