@@ -13,7 +13,13 @@ import { influxConfigFrom, InfluxSink, pushSpool, defaultSpoolDir } from './stor
 import { runCampaign, type Sink } from './campaign/runner.js';
 import { writeReport } from './report/report.js';
 import { bringUpAll, shutDown } from './rig/strategy.js';
-import { resolve } from 'node:path';
+import { resolve, join, basename } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { PQC_ALGS, readAcvp, type KatResult, type PqcAlg } from './pqc/kat.js';
+import { PqcTool } from './pqc/tool.js';
+import { runMlkemKat } from './pqc/kat-mlkem.js';
+import { runMldsaKat } from './pqc/kat-mldsa.js';
+import { benchNode, formatBenchTable, opsOf, type BenchRow } from './pqc/bench-node.js';
 
 export const EXIT = { ok: 0, failed: 1, input: 2, internal: 3, sigint: 130, sigterm: 143 } as const;
 
@@ -160,6 +166,92 @@ program
     const r = await pushSpool(cfg);
     out(!!opts.json, r, () => `pushed ${r.lines} lines from ${r.files} spool files; ${r.failed} files still failing`);
     process.exitCode = r.failed ? EXIT.failed : EXIT.ok;
+  });
+
+const KAT_DIR = join(ROOT, 'fixtures', 'kat');
+
+function pqcAlgs(arg: string): PqcAlg[] {
+  if (arg === 'all') return [...PQC_ALGS];
+  const algs = arg.split(',').map((a) => a.trim().toLowerCase());
+  const bad = algs.filter((a) => !(PQC_ALGS as readonly string[]).includes(a));
+  if (bad.length) throw new UsageError(`--alg: unknown ${bad.join(', ')}; use ${PQC_ALGS.join(', ')} or all`);
+  return algs as PqcAlg[];
+}
+
+const pqcCmd = program.command('pqc').description('the firmware\'s own ML-KEM / ML-DSA');
+pqcCmd
+  .command('kat')
+  .description('run ACVP known-answer vectors through the firmware C implementation (host build of the same sources)')
+  .requiredOption('--alg <alg>', `${PQC_ALGS.join(' | ')} | all (comma-separated list allowed)`)
+  .option('--vectors <files...>', 'ACVP JSON files (default: the shipped fixtures/kat files of the algorithm)')
+  .option('--json', 'JSON output')
+  .action(async (opts: { alg: string; vectors?: string[]; json?: boolean }) => {
+    const algs = pqcAlgs(opts.alg);
+    const shipped = readdirSync(KAT_DIR).filter((f) => f.endsWith('.json')).map((f) => join(KAT_DIR, f));
+    const tool = new PqcTool().start();
+    const results: KatResult[] = [];
+    try {
+      for (const alg of algs) {
+        const family = alg.startsWith('ml-kem') ? 'ML-KEM' : 'ML-DSA';
+        const files = opts.vectors ? opts.vectors.map((f) => resolveUserPath(f)) : shipped.filter((f) => basename(f).startsWith(family));
+        for (const file of files) {
+          const acvp = readAcvp(file);
+          if (acvp.algorithm !== family) {
+            if (opts.vectors) throw new UsageError(`${file}: an ${acvp.algorithm} file, but --alg ${alg} is ${family}`);
+            continue;
+          }
+          results.push(family === 'ML-KEM' ? await runMlkemKat(tool, file, alg) : await runMldsaKat(tool, file, alg));
+        }
+      }
+    } finally {
+      await tool.stop();
+    }
+    const failed = results.reduce((a, r) => a + r.failed, 0);
+    out(!!opts.json, { results, failed }, () => {
+      const rows = results.map((r) => `${r.alg.padEnd(12)} ${r.mode.padEnd(11)} ${String(r.passed).padStart(5)} passed ${String(r.failed).padStart(4)} failed ${String(r.skipped).padStart(4)} skipped  ${show(r.file)}` +
+        r.failures.slice(0, 5).map((f) => `\n    tgId ${f.tgId} tcId ${f.tcId}: ${f.reason}`).join('') +
+        r.skips.map((k) => `\n    skipped ${k.count}: ${k.reason}`).join(''));
+      return [...rows, `total: ${results.reduce((a, r) => a + r.passed, 0)} passed, ${failed} failed`].join('\n');
+    });
+    process.exitCode = failed ? EXIT.failed : EXIT.ok;
+  });
+
+const benchCmd = program.command('bench').description('microbenchmarks on a node');
+benchCmd
+  .command('node')
+  .description('pqm4-style microbenchmark of ML-KEM / ML-DSA on a node, over the protocol (cycles, µs, stack, heap)')
+  .requiredOption('--alg <alg>', `${PQC_ALGS.join(' | ')} | all (comma-separated list allowed)`)
+  .option('--op <op>', 'one operation (keygen, encaps, decaps, sign, verify); default: all of the algorithm')
+  .option('--n <n>', 'iterations per operation', '100')
+  .option('--rig <file>', 'rig file', DEFAULT_RIG)
+  .option('--node <name>', 'node of the rig (default: the first)')
+  .option('--json', 'JSON output (raw per-iteration figures included)')
+  .action(async (opts: { alg: string; op?: string; n: string; rig: string; node?: string; json?: boolean }) => {
+    const algs = pqcAlgs(opts.alg);
+    const n = Number(opts.n);
+    if (!Number.isInteger(n) || n < 1 || n > 100000) throw new UsageError('--n: an integer 1..100000');
+    const rig = loadRig(resolveUserPath(opts.rig));
+    const name = opts.node ?? rig.value.nodes[0]!.name;
+    if (!rig.value.nodes.some((x) => x.name === name)) throw new UsageError(`--node: no node "${name}" in ${rig.file}`);
+    const { ready, failed } = await bringUpAll(rig.value, [name]);
+    try {
+      if (!ready[0]) throw new Error(`node ${name} is not ready: ${failed[0]?.error ?? 'unknown'}`);
+      const node = ready[0];
+      const rows: BenchRow[] = [];
+      for (const alg of algs) {
+        const ops = opts.op ? [opts.op] : opsOf(alg);
+        for (const op of ops) {
+          if (!opsOf(alg).includes(op)) throw new UsageError(`--op ${op} is not an operation of ${alg} (${opsOf(alg).join(', ')})`);
+          if (!opts.json) process.stderr.write(`bench ${alg} ${op} × ${n} on ${name}\n`);
+          rows.push(await benchNode(node.link, alg, op, n));
+        }
+      }
+      const meta = { node: name, board: node.hello.board, build: node.hello.build, fw: node.hello.fw, virtual: !!node.virtual };
+      out(!!opts.json, { ...meta, rows }, () => `node ${name} (${meta.board}, fw ${meta.fw} build ${meta.build}${meta.virtual ? ', VIRTUAL: host CPU' : ''})\n${formatBenchTable(rows)}`);
+      process.exitCode = rows.some((r) => r.failed) ? EXIT.failed : EXIT.ok;
+    } finally {
+      await shutDown(ready);
+    }
   });
 
 async function main(): Promise<void> {

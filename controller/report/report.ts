@@ -6,9 +6,10 @@ import type { CellInfo, OpRecord, RunEvent, RunInfo, Store } from '../model.js';
 import { summarize, type Summary } from './stats.js';
 import { boardRam } from '../rig/strategy.js';
 
-export const STEP_ORDER = ['connect', 'keygen', 'dh', 'encap', 'verify', 'kdf', 'fin', 'hs', 'rec', 'total'] as const;
+export const STEP_ORDER = ['connect', 'keygen', 'dh', 'encap', 'decap', 'verify', 'sign', 'kdf', 'fin', 'hs', 'rec', 'total'] as const;
 const STEP_LABEL: Record<string, string> = {
-  connect: 'TCP connect', keygen: 'key generation', dh: 'key agreement', encap: 'RSA-OAEP encrypt', verify: 'server auth (verify)',
+  connect: 'TCP connect', keygen: 'key generation', dh: 'key agreement (ECDH/X25519)', encap: 'RSA-OAEP encrypt', decap: 'ML-KEM decapsulation',
+  verify: 'server auth (verify)', sign: 'client signature (mutual)',
   kdf: 'key schedule', fin: 'Finished MACs', hs: 'handshake', rec: 'record phase', total: 'total', host: 'server wall (controller)',
 };
 

@@ -10,6 +10,7 @@
 #include "proto.h"
 #include "qs.h"
 #include "qshs.h"
+#include "node_internal.h"
 
 #define OUT_LINE 768   /* longest line the node writes (op events stay well below ~400 bytes) */
 
@@ -120,7 +121,7 @@ static void cmd_hello(uint32_t id, const qs_jobj *o)
     qs_jw_uint(&w, "ram", b->ram);
     qs_jw_str(&w, "clock", b->clock);
     qs_jw_arr(&w, "suites");
-    for (int s = 1; s <= 3; s++) qs_jw_str(&w, NULL, qs_suite_name(s));
+    for (int s = 1; s <= QS_SUITE_MAX; s++) qs_jw_str(&w, NULL, qs_suite_name(s));
     qs_jw_end_arr(&w);
     qs_jw_arr(&w, "aeads");
     for (int a = 1; a <= 2; a++) qs_jw_str(&w, NULL, qs_aead_name(a));
@@ -185,8 +186,6 @@ typedef struct {
 
 static hs_job g_job;   /* owned by the workload task while g_busy */
 
-static const char *const T_KEYS[QS_T_N] = { "connect", "keygen", "dh", "verify", "kdf", "fin", "hs", "rec", "total" };
-
 static void emit_op(const hs_job *j, uint32_t i, const qs_op_result *r, size_t heap, size_t stack, double cpu)
 {
     char buf[OUT_LINE];
@@ -204,9 +203,7 @@ static void emit_op(const hs_job *j, uint32_t i, const qs_op_result *r, size_t h
     qs_jw_obj(&w, "t");
     for (int k = 0; k < QS_T_N; k++) {
         if (!(r->t_set & (1u << k))) continue;
-        const char *key = T_KEYS[k];
-        if (k == QS_T_DH && j->p.suite == QS_SUITE_RSA2048) key = "encap";
-        qs_jw_fixed(&w, key, (double)r->t_ns[k] / 1000.0, 1);
+        qs_jw_fixed(&w, qs_step_name(k, j->p.suite), (double)r->t_ns[k] / 1000.0, 1);
     }
     qs_jw_end(&w);
     if (r->have_cr) {
@@ -214,6 +211,12 @@ static void emit_op(const hs_job *j, uint32_t i, const qs_op_result *r, size_t h
         char cr[16];
         for (int k = 0; k < 8; k++) { cr[2 * k] = hex[r->cr[k] >> 4]; cr[2 * k + 1] = hex[r->cr[k] & 15]; }
         qs_jw_strn(&w, "cr", cr, 16);
+    }
+    if (r->have_ck) {
+        static const char hex[] = "0123456789abcdef";
+        char ck[64];
+        for (int k = 0; k < 32; k++) { ck[2 * k] = hex[r->ck[k] >> 4]; ck[2 * k + 1] = hex[r->ck[k] & 15]; }
+        qs_jw_strn(&w, "ck", ck, 64);
     }
     qs_jw_uint(&w, "hs_tx", r->hs_tx);
     qs_jw_uint(&w, "hs_rx", r->hs_rx);
@@ -233,6 +236,7 @@ static void hs_task(void *arg)
     uint32_t done = 0, failed = 0;
     int aborted = 0;
     qs_op_result r;
+    (void)qs_hs_prepare(&j->p);   /* long-term keys (mutual); a failure shows in each op */
     const uint64_t b0 = qs_now_ns();
     for (uint32_t i = 0; i < j->n; i++) {
         if (atomic_load(&g_abort)) { aborted = 1; break; }
@@ -316,7 +320,14 @@ static void cmd_hs(uint32_t id, const qs_jobj *o)
     int64_t v;
     const char *s;
     if (!(s = arg_str(o, "suite")) || !(j.p.suite = qs_suite_by_name(s))) {
-        reply_err(id, "E_ARGS", "suite: one of rsa2048, ecdhe-p256-ecdsa, x25519");
+        reply_err(id, "E_ARGS", "suite: unknown (hello lists the suites)");
+        return;
+    }
+    const qs_jmember *mm = qs_json_get(o, "mutual");
+    if (mm && mm->type != QS_JT_BOOL) { reply_err(id, "E_ARGS", "mutual: boolean"); return; }
+    j.p.mutual = mm && mm->b;
+    if (j.p.mutual && !qs_suite_mutual_ok(j.p.suite)) {
+        reply_err(id, "E_ARGS", "mutual: only with the ML-KEM suites");
         return;
     }
     if (!(s = arg_str(o, "host")) || !s[0] || strlen(s) >= sizeof j.p.host || !host_ok(s)) {
@@ -412,6 +423,7 @@ void qs_node_handle_line(const char *line, size_t len)
     else if (strcmp(cmd, "abort") == 0) cmd_abort(id);
     else if (strcmp(cmd, "log") == 0) cmd_log(id, &o);
     else if (strcmp(cmd, "reset") == 0) cmd_reset(id);
+    else if (strcmp(cmd, "bench") == 0) qs_cmd_bench(id, &o);
     else {
         char msg[64];
         size_t n = strlen(cmd);
@@ -454,3 +466,30 @@ void qs_node_run(int after_reset)
         }
     }
 }
+
+/* ---- shared with the other command modules (node_internal.h) ---------------------------------------------- */
+void qs_node_reply_err(uint32_t id, const char *err, const char *msg) { reply_err(id, err, msg); }
+void qs_node_reply_begin(qs_jw *w, char *buf, size_t cap, uint32_t id) { reply_begin(w, buf, cap, id); }
+void qs_node_emit(qs_jw *w) { emit(w); }
+void qs_node_emit_event(qs_jw *w) { emit_to(w, qs_serial_write_deferred); }
+int qs_node_arg_int(const qs_jobj *o, const char *key, int64_t lo, int64_t hi, int64_t def, int64_t *out)
+{
+    return arg_int(o, key, lo, hi, def, out);
+}
+const char *qs_node_arg_str(const qs_jobj *o, const char *key) { return arg_str(o, key); }
+int qs_node_claim(uint32_t id)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&g_busy, &expected, 1)) {
+        reply_err(id, "E_BUSY", "a workload is already running");
+        return -1;
+    }
+    atomic_store(&g_abort, 0);
+    return 0;
+}
+void qs_node_release(void)
+{
+    atomic_store(&g_abort, 0);
+    atomic_store(&g_busy, 0);
+}
+int qs_node_abort_requested(void) { return atomic_load(&g_abort); }

@@ -30,7 +30,6 @@
 static size_t g_stack_size = STACK_DEFAULT;
 #define STACK_GUARD 4096u
 #define STACK_MARGIN 1024u
-#define STACK_REPAINT_BELOW (16u * 1024u)   /* > the deepest bookkeeping path between two operations */
 #define PAINT 0xA5u
 #define TX_STALL_DROP_NS 2000000000ull   /* output nobody reads for 2 s goes "into the void", as on a UART */
 
@@ -386,25 +385,14 @@ static uint8_t *stack_deepest(void)
     return (uint8_t *)(uintptr_t)w;
 }
 
-/* Deepest point found by the last qs_stack_used(), so qs_stack_reset() need not scan the stack again. */
-static uint8_t *stk_last_deep;
-
 void qs_stack_reset(void)
 {
     if (!on_task()) return;
     volatile uint8_t here = 0;
     uint8_t *limit = (uint8_t *)(((uintptr_t)&here - STACK_MARGIN) & ~(uintptr_t)7);
-    uint8_t *deep;
-    if (stk_last_deep) {
-        /* Repaint what the last operation used, plus what the bookkeeping since then (event formatting,
-         * serial write) may have touched below the current frame. */
-        uint8_t *below = (uint8_t *)(((uintptr_t)&here - STACK_REPAINT_BELOW) & ~(uintptr_t)7);
-        deep = stk_last_deep < below ? stk_last_deep : below;
-        if (deep < stk_lo) deep = stk_lo;
-        stk_last_deep = NULL;
-    } else {
-        deep = stack_deepest();
-    }
+    /* A full scan every time: whatever ran since the last measurement (input preparation, event formatting)
+     * may have gone deeper than the operation did. */
+    uint8_t *deep = stack_deepest();
     if (deep < limit) memset(deep, PAINT, (size_t)(limit - deep));
     (void)here;
 }
@@ -413,7 +401,6 @@ size_t qs_stack_used(void)
 {
     if (!on_task()) return 0;
     uint8_t *deep = stack_deepest();
-    stk_last_deep = deep;
     return deep < stk_top ? (size_t)(stk_top - deep) : 0;
 }
 
