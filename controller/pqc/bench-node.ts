@@ -74,10 +74,10 @@ const f1 = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : '–');
 const k = (v: number) => (Number.isFinite(v) ? (v >= 1e6 ? `${(v / 1e6).toFixed(2)}M` : v >= 1e3 ? `${(v / 1e3).toFixed(1)}k` : v.toFixed(0)) : '–');
 
 export function formatBenchTable(rows: BenchRow[]): string {
-  const head = ['alg', 'op', 'n', 'cycles min', 'median', 'max', 'µs min', 'median', 'max', 'stack B', 'heap B', 'attempts min/avg/max'];
+  const head = ['alg', 'op', 'n', 'cycles min', 'median', 'max', 'µs min', 'median', 'avg', 'max', 'stack B', 'heap B', 'attempts min/avg/max'];
   const body = rows.map((r) => [
     r.alg, r.op, String(r.n - r.failed) + (r.failed ? ` (${r.failed} failed)` : ''),
-    k(r.cycles.min), k(r.cycles.median), k(r.cycles.max), f1(r.us.min), f1(r.us.median), f1(r.us.max),
+    k(r.cycles.min), k(r.cycles.median), k(r.cycles.max), f1(r.us.min), f1(r.us.median), f1(r.us.mean), f1(r.us.max),
     String(r.stackMax), String(r.heapMax), r.attempts ? `${r.attempts.min}/${r.attempts.avg.toFixed(2)}/${r.attempts.max}` : '',
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
