@@ -2,7 +2,9 @@
 import { z } from 'zod';
 import { loadConfig, type Loaded } from './load.js';
 
-export const SUITES = ['rsa2048', 'ecdhe-p256-ecdsa', 'x25519'] as const;
+export const SUITES = [
+  'rsa2048', 'ecdhe-p256-ecdsa', 'x25519', 'mlkem512-mldsa44', 'mlkem768-mldsa65', 'mlkem1024-mldsa87', 'x25519mlkem768',
+] as const;
 export const AEADS = ['aes-256-gcm', 'chacha20-poly1305'] as const;
 
 export const campaignSchema = z.strictObject({

@@ -5,8 +5,9 @@
 // Independence from server.ts: the client builds and checks its own messages (signature input, transcript,
 // Finished), and by default does its public-key crypto with @noble/curves (P-256 ECDH + ECDSA verification,
 // X25519) while the server uses node/OpenSSL; `crypto: 'node'` switches the client to node crypto for speed.
-// RSA-OAEP encryption always uses node crypto (noble has no RSA). Shared with the server: wire framing,
-// key schedule, record layer.
+// RSA-OAEP encryption always uses node crypto (noble has no RSA). ML-KEM / ML-DSA (suites 4–7, HANDSHAKE.md
+// §10) always use @noble/post-quantum, like the server: the independent implementation of those is the
+// firmware's. Shared with the server: wire framing, key schedule, record layer, PQ parameter tables.
 
 import {
   constants as C, createECDH, createHash, createPublicKey, diffieHellman, generateKeyPairSync, publicEncrypt,
@@ -19,11 +20,13 @@ import {
   deriveHandshakeSecrets, finishedMac, observeSecret, Transcript, verifyFinished, wipe, wipeHandshakeSecrets,
   type HandshakeSecrets,
 } from './keyschedule.js';
+import { CLIENT_SIG_LABEL, dsa, kem, type DsaLevel } from './pq.js';
 import { RecordError, RecordReceiver, RecordSender } from './record.js';
 import {
-  AEAD_IDS, ALERT, alertName, decodeAlert, decodeFinished, decodeServerHello, encodeAlert, encodeClientHello,
-  encodeClientKeyExchange, encodeFinished, encodeRecordFrame, FrameStream, isAeadName, isSuiteName, MSG, msgName,
-  PREMASTER_LEN, RANDOM_LEN, shareLen, StreamError, SUITE_IDS, VERSION, WireError,
+  AEAD_IDS, ALERT, alertName, CH_FLAG_MUTUAL, decodeAlert, decodeFinished, decodeServerHello, encodeAlert,
+  encodeClientAuth, encodeClientHello, encodeClientKeyExchange, encodeFinished, encodeRecordFrame, FrameStream,
+  isAeadName, isSuiteName, MSG, msgName, PREMASTER_LEN, RANDOM_LEN, serverShareLen, StreamError, SUITE_IDS,
+  SUITE_INFO, supportsMutual, VERSION, WireError,
   type AeadName, type AlertName, type Frame, type SuiteName,
 } from './wire.js';
 
@@ -47,6 +50,15 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Public-key crypto implementation (default 'noble', independent of the server's node/OpenSSL). */
   crypto?: 'noble' | 'node';
+  /** Mutual authentication (HANDSHAKE.md §10.3; suites 4–7 only). */
+  mutual?: boolean;
+  /**
+   * 32-byte ML-DSA seed of the client key for mutual authentication. Default: one key per level, generated
+   * once per process (like the node's per-boot key).
+   */
+  clientSeed?: Uint8Array;
+  /** TEST ONLY: misbehave in ClientAuth ('bad-client-sig': flip a signature bit). */
+  clientFault?: 'bad-client-sig';
 }
 
 export interface ClientResult {
@@ -67,6 +79,8 @@ export interface ClientResult {
   recRx: number;
   /** Records sent and whose echo checked. */
   recs: number;
+  /** Mutual authentication: hex SHA-256 of the client's ML-DSA public key (the node's `ck`). */
+  clientKey?: string;
 }
 
 /** A failed operation; `alert` is what the client sends the server before closing (if anything). */
@@ -102,6 +116,8 @@ function checkArgs(o: ClientOptions): string | undefined {
   if (!Number.isInteger(b) || b < 1 || b > MAX_B) return 'bytes (1..16384)';
   const k = o.refresh ?? 0;
   if (!Number.isInteger(k) || k < 0 || k > 0xffffffff) return 'refresh';
+  if (o.mutual && !supportsMutual(o.suite)) return `mutual (not defined for ${o.suite})`;
+  if (o.clientSeed !== undefined && o.clientSeed.length !== 32) return 'clientSeed (32 bytes)';
   return undefined;
 }
 
@@ -115,7 +131,7 @@ export async function runClient(opts: ClientOptions): Promise<ClientResult> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const t0 = now();
   let socket: Socket | undefined;
-  const wipeLater: { hs?: HandshakeSecrets; z?: Uint8Array; sk?: Uint8Array; tx?: RecordSender; rx?: RecordReceiver } = {};
+  const wipeLater: { hs?: HandshakeSecrets; z?: Uint8Array; sk?: Uint8Array[]; tx?: RecordSender; rx?: RecordReceiver } = {};
   try {
     socket = await openSocket(opts.host, opts.port, timeoutMs);
     res.t.connect = us(t0, now());
@@ -128,7 +144,7 @@ export async function runClient(opts: ClientOptions): Promise<ClientResult> {
     if (socket && ce.alert && socket.writable) write(socket, cnt, encodeAlert(ALERT[ce.alert], ce.message));
   } finally {
     wipeHandshakeSecrets(wipeLater.hs);
-    wipe(wipeLater.z, wipeLater.sk);
+    wipe(wipeLater.z, ...(wipeLater.sk ?? []));
     wipeLater.tx?.destroy();
     wipeLater.rx?.destroy();
     if (socket) await closeSocket(socket);
@@ -215,90 +231,141 @@ async function readFrame(frames: FrameStream, cnt: Counters, timeoutMs: number, 
 // ---------------------------------------------------------------------------------------------------------
 // Suite-specific key exchange (client side)
 
+type Timer = <T>(step: string, fn: () => T) => T;
+
 interface KeyExchange {
   /** Client share for the ClientHello. */
   share: Buffer;
-  /** Given the verified ServerHello: Z and, for rsa2048, the ClientKeyExchange ciphertext. */
-  finish(serverShare: Buffer, serverKey: KeyObject | undefined): { z: Buffer; ct?: Buffer };
-  secret(): Uint8Array | undefined;
+  /**
+   * Given the verified ServerHello: Z and, for rsa2048, the ClientKeyExchange ciphertext. Times its own steps
+   * (`dh`, `encap`, `decap`) with `time`.
+   */
+  finish(serverShare: Buffer, serverKey: KeyObject | undefined, time: Timer): { z: Buffer; ct?: Buffer };
+  /** Ephemeral secrets to wipe when the operation ends. */
+  secrets(): Uint8Array[];
 }
 
-function keyExchange(suite: SuiteName, impl: 'noble' | 'node'): KeyExchange {
-  if (suite === 'rsa2048') {
-    const premaster = randomBytes(PREMASTER_LEN);
-    return {
-      share: Buffer.alloc(0),
-      finish: (_share, key) => {
-        const ct = publicEncrypt({ key: key!, padding: C.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, premaster);
-        return { z: premaster, ct };
-      },
-      secret: () => premaster,
-    };
-  }
-  if (suite === 'ecdhe-p256-ecdsa') {
-    if (impl === 'noble') {
-      const sk = p256.utils.randomSecretKey();
-      return {
-        share: Buffer.from(p256.getPublicKey(sk, false)),
-        finish: (peer) => {
-          let shared: Uint8Array;
-          try {
-            shared = p256.getSharedSecret(sk, peer, true);
-          } catch {
-            throw new ClientError('E_CRYPTO', 'invalid server key share', 'handshake_failure');
-          }
-          const z = Buffer.from(shared.subarray(1, 33));
-          wipe(shared);
-          return { z };
-        },
-        secret: () => sk,
-      };
-    }
-    const ecdh = createECDH('prime256v1');
-    return {
-      share: ecdh.generateKeys(),
-      finish: (peer) => {
-        try {
-          return { z: ecdh.computeSecret(peer) };
-        } catch {
-          throw new ClientError('E_CRYPTO', 'invalid server key share', 'handshake_failure');
-        }
-      },
-      secret: () => undefined,
-    };
-  }
-  // x25519
+const badShare = (): ClientError => new ClientError('E_CRYPTO', 'invalid server key share', 'handshake_failure');
+
+/** X25519 part (suite x25519 and the hybrid): share and a raw shared-secret function. */
+function x25519Kex(impl: 'noble' | 'node'): { share: Buffer; derive(peer: Buffer): Buffer; secret?: Uint8Array } {
   if (impl === 'noble') {
     const sk = x25519.utils.randomSecretKey();
     return {
       share: Buffer.from(x25519.getPublicKey(sk)),
-      finish: (peer) => {
+      derive: (peer) => {
         let z: Buffer;
         try {
           z = Buffer.from(x25519.getSharedSecret(sk, peer));
         } catch {
-          throw new ClientError('E_CRYPTO', 'invalid server key share', 'handshake_failure');
+          throw badShare();
         }
         if (z.every((b) => b === 0)) throw new ClientError('E_CRYPTO', 'all-zero shared secret', 'handshake_failure');
-        return { z };
+        return z;
       },
-      secret: () => sk,
+      secret: sk,
     };
   }
   const kp = generateKeyPairSync('x25519');
   return {
     share: Buffer.from(kp.publicKey.export({ format: 'jwk' }).x!, 'base64url'),
-    finish: (peer) => {
+    derive: (peer) => {
+      let z: Buffer;
       try {
         const pub = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: peer.toString('base64url') }, format: 'jwk' });
-        return { z: diffieHellman({ privateKey: kp.privateKey, publicKey: pub }) };
+        z = diffieHellman({ privateKey: kp.privateKey, publicKey: pub });
       } catch {
-        throw new ClientError('E_CRYPTO', 'invalid server key share', 'handshake_failure');
+        throw badShare();
       }
+      if (z.every((b) => b === 0)) throw new ClientError('E_CRYPTO', 'all-zero shared secret', 'handshake_failure');
+      return z;
     },
-    secret: () => undefined,
   };
 }
+
+function keyExchange(suite: SuiteName, impl: 'noble' | 'node'): KeyExchange {
+  const info = SUITE_INFO[suite];
+  if (info.kex === 'rsa') {
+    const premaster = randomBytes(PREMASTER_LEN);
+    return {
+      share: Buffer.alloc(0),
+      finish: (_share, key, time) => time('encap', () => {
+        const ct = publicEncrypt({ key: key!, padding: C.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, premaster);
+        return { z: premaster, ct };
+      }),
+      secrets: () => [premaster],
+    };
+  }
+  if (info.kex === 'p256') {
+    if (impl === 'noble') {
+      const sk = p256.utils.randomSecretKey();
+      return {
+        share: Buffer.from(p256.getPublicKey(sk, false)),
+        finish: (peer, _key, time) => time('dh', () => {
+          let shared: Uint8Array;
+          try {
+            shared = p256.getSharedSecret(sk, peer, true);
+          } catch {
+            throw badShare();
+          }
+          const z = Buffer.from(shared.subarray(1, 33));
+          wipe(shared);
+          return { z };
+        }),
+        secrets: () => [sk],
+      };
+    }
+    const ecdh = createECDH('prime256v1');
+    return {
+      share: ecdh.generateKeys(),
+      finish: (peer, _key, time) => time('dh', () => {
+        try {
+          return { z: ecdh.computeSecret(peer) };
+        } catch {
+          throw badShare();
+        }
+      }),
+      secrets: () => [],
+    };
+  }
+  if (info.kex === 'x25519') {
+    const x = x25519Kex(impl);
+    return {
+      share: x.share,
+      finish: (peer, _key, time) => time('dh', () => ({ z: x.derive(peer) })),
+      secrets: () => (x.secret ? [x.secret] : []),
+    };
+  }
+  // ML-KEM (§10.1): ek is the share; the hybrid appends an X25519 public key (ML-KEM first).
+  const k = kem(info.kem!);
+  const { ek, dk } = k.keygen();
+  const x = info.kex === 'x25519mlkem' ? x25519Kex(impl) : undefined;
+  return {
+    share: x ? Buffer.concat([ek, x.share]) : Buffer.from(ek),
+    finish: (peer, _key, time) => {
+      const ss = time('decap', () => k.decaps(peer.subarray(0, k.ctLen), dk));
+      wipe(dk);
+      if (!x) {
+        const z = Buffer.from(ss);
+        wipe(ss);
+        return { z };
+      }
+      let ssX: Buffer;
+      try {
+        ssX = time('dh', () => x.derive(peer.subarray(k.ctLen)));
+      } catch (e) {
+        wipe(ss);
+        throw e;
+      }
+      const z = Buffer.concat([ss, ssX]);
+      wipe(ss, ssX);
+      return { z };
+    },
+    secrets: () => [dk, ...(x?.secret ? [x.secret] : [])],
+  };
+}
+
+const P256_NAME = 'P-256 SPKI';
 
 /** Check the pin (before anything else, §3), the share length, the certificate and the signature. Returns the RSA key for rsa2048. */
 function authenticate(
@@ -308,12 +375,13 @@ function authenticate(
   const got = createHash('sha256').update(sh.cert).digest();
   const want = Buffer.from(pin, 'hex');
   if (!timingSafeEqual(got, want)) throw new ClientError('E_AUTH', 'server key does not match the pin', 'handshake_failure');
-  const sl = shareLen(suite);
+  const sl = serverShareLen(suite);
   if (sh.share.length !== sl) {
     throw new ClientError('E_NET', `decode_error: ${suite} server share must be ${sl} bytes, got ${sh.share.length}`, 'decode_error');
   }
+  const info = SUITE_INFO[suite];
 
-  if (suite === 'rsa2048') {
+  if (info.auth === 'rsa') {
     if (sh.sig.length !== 0) throw new ClientError('E_NET', 'decode_error: rsa2048 ServerHello carries a signature', 'decode_error');
     let key: KeyObject;
     try {
@@ -328,50 +396,84 @@ function authenticate(
     return key;
   }
 
-  if (sh.cert.length !== 91 || !sh.cert.subarray(0, P256_SPKI_PREFIX.length).equals(P256_SPKI_PREFIX)) {
-    throw new ClientError('E_AUTH', 'server key is not a P-256 SPKI', 'handshake_failure');
-  }
   const signed = Buffer.concat([
     SIG_LABEL, Buffer.of(0), createHash('sha256').update(chFrame).digest(), sh.serverRandom, sh.share,
   ]);
   let ok: boolean;
-  try {
-    if (impl === 'noble') {
-      const point = sh.cert.subarray(P256_SPKI_PREFIX.length);
-      ok = p256.verify(sh.sig, signed, point, { format: 'der', prehash: true, lowS: false });
-    } else {
-      const key = createPublicKey({ key: sh.cert, format: 'der', type: 'spki' });
-      ok = nodeVerify('sha256', signed, { key, dsaEncoding: 'der' }, sh.sig);
+  if (info.auth === 'mldsa') {
+    const d = dsa(info.dsa!);
+    if (sh.cert.length !== d.pkLen) {
+      throw new ClientError('E_AUTH', `server key is not an ML-DSA-${d.level} public key`, 'handshake_failure');
     }
-  } catch {
-    ok = false;
+    ok = d.verify(sh.sig, signed, sh.cert);
+  } else {
+    if (sh.cert.length !== 91 || !sh.cert.subarray(0, P256_SPKI_PREFIX.length).equals(P256_SPKI_PREFIX)) {
+      throw new ClientError('E_AUTH', `server key is not a ${P256_NAME}`, 'handshake_failure');
+    }
+    try {
+      if (impl === 'noble') {
+        const point = sh.cert.subarray(P256_SPKI_PREFIX.length);
+        ok = p256.verify(sh.sig, signed, point, { format: 'der', prehash: true, lowS: false });
+      } else {
+        const key = createPublicKey({ key: sh.cert, format: 'der', type: 'spki' });
+        ok = nodeVerify('sha256', signed, { key, dsaEncoding: 'der' }, sh.sig);
+      }
+    } catch {
+      ok = false;
+    }
   }
   if (!ok) throw new ClientError('E_AUTH', 'server signature does not verify', 'handshake_failure');
   return undefined;
 }
 
+/** The client's ML-DSA keys for mutual authentication: one per level and process unless a seed is given. */
+const clientKeys = new Map<DsaLevel, { pk: Uint8Array; sk: Uint8Array }>();
+function clientKey(level: DsaLevel, seed: Uint8Array | undefined): { pk: Uint8Array; sk: Uint8Array } {
+  if (seed) return dsa(level).keygen(seed);
+  let k = clientKeys.get(level);
+  if (!k) {
+    const s = randomBytes(32);
+    k = dsa(level).keygen(s);
+    wipe(s);
+    clientKeys.set(level, k);
+  }
+  return k;
+}
+
 async function operate(
   opts: ClientOptions, socket: Socket, res: ClientResult, cnt: Counters, t0: bigint, timeoutMs: number,
-  w: { hs?: HandshakeSecrets; z?: Uint8Array; sk?: Uint8Array; tx?: RecordSender; rx?: RecordReceiver },
+  w: { hs?: HandshakeSecrets; z?: Uint8Array; sk?: Uint8Array[]; tx?: RecordSender; rx?: RecordReceiver },
 ): Promise<void> {
   const { suite, aead } = opts;
   const impl = opts.crypto ?? 'noble';
   const M = opts.records ?? 0;
   const B = opts.bytes ?? 256;
   const K = opts.refresh ?? 0;
+  const mutual = opts.mutual === true;
   const frames = new FrameStream(socket);
+  const time: Timer = (step, fn) => {
+    const ts = now();
+    try {
+      return fn();
+    } finally {
+      res.t[step] = (res.t[step] ?? 0) + us(ts, now());
+    }
+  };
+
+  // Client key for mutual authentication (outside every step, like the node's per-boot key)
+  const ck = mutual ? clientKey(SUITE_INFO[suite].clientDsa!, opts.clientSeed) : undefined;
+  if (ck) res.clientKey = createHash('sha256').update(ck.pk).digest('hex');
 
   // keygen
-  let t = now();
-  const kx = keyExchange(suite, impl);
-  w.sk = kx.secret();
-  res.t.keygen = us(t, now());
+  const kx = time('keygen', () => keyExchange(suite, impl));
+  w.sk = kx.secrets();
 
   // ClientHello
   const clientRandom = randomBytes(RANDOM_LEN);
   res.cr = clientRandom.subarray(0, 8).toString('hex');
   const chFrame = encodeClientHello({
     version: VERSION, suite: SUITE_IDS[suite], aead: AEAD_IDS[aead], refresh: K, clientRandom, share: kx.share,
+    flags: mutual ? CH_FLAG_MUTUAL : 0,
   });
   write(socket, cnt, chFrame);
 
@@ -380,36 +482,44 @@ async function operate(
   const sh = decodeServerHello(shF.body);
 
   // verify (pin + signature)
-  t = now();
-  const rsaKey = authenticate(suite, impl, opts.pin, chFrame, sh);
-  res.t.verify = us(t, now());
+  const rsaKey = time('verify', () => authenticate(suite, impl, opts.pin, chFrame, sh));
 
-  // dh / encap
-  t = now();
-  const { z, ct } = kx.finish(sh.share, rsaKey);
+  // dh / encap / decap
+  const { z, ct } = kx.finish(sh.share, rsaKey, time);
   w.z = z;
   observeSecret('Z(client)', z);
-  res.t[suite === 'rsa2048' ? 'encap' : 'dh'] = us(t, now());
 
   const transcript = new Transcript().add(chFrame).add(shF.raw);
   const ckeFrame = ct ? encodeClientKeyExchange(ct) : undefined;
   if (ckeFrame) transcript.add(ckeFrame);
 
+  // sign (mutual): ClientAuth over the transcript hash up to the ServerHello
+  let caFrame: Buffer | undefined;
+  if (ck) {
+    caFrame = time('sign', () => {
+      const d = dsa(SUITE_INFO[suite].clientDsa!);
+      const sig = d.sign(Buffer.concat([CLIENT_SIG_LABEL, Buffer.of(0), transcript.snapshot()]), ck.sk);
+      if (opts.clientFault === 'bad-client-sig') sig[0]! ^= 0x01;
+      return encodeClientAuth({ pk: ck.pk, sig });
+    });
+    transcript.add(caFrame);
+  }
+
   // kdf
-  t = now();
+  let t = now();
   const th = transcript.snapshot();
   w.hs = deriveHandshakeSecrets(z, clientRandom, shF.body.subarray(0, RANDOM_LEN), th);
-  wipe(z, w.sk);
+  wipe(z, ...w.sk);
   res.t.kdf = us(t, now());
 
-  // client Finished (sent together with the ClientKeyExchange in one write)
+  // client Finished (sent together with the ClientKeyExchange / ClientAuth in one write)
   t = now();
   const cmac = finishedMac(w.hs.cFin, th);
   wipe(w.hs.cFin);
   const finFrame = encodeFinished(cmac);
   const th2 = transcript.add(finFrame).snapshot();
   let fin = us(t, now());
-  write(socket, cnt, ckeFrame ? Buffer.concat([ckeFrame, finFrame]) : finFrame);
+  write(socket, cnt, Buffer.concat([...(ckeFrame ? [ckeFrame] : []), ...(caFrame ? [caFrame] : []), finFrame]));
 
   // server Finished
   const sfF = await readFrame(frames, cnt, timeoutMs, MSG.Finished);

@@ -1,10 +1,12 @@
 // QSHS/1 handshake server (controller side of the data plane, firmware/HANDSHAKE.md §4).
 //
-// One TCP connection per operation: ClientHello → ServerHello → [ClientKeyExchange] → client Finished →
-// server Finished → M echoed records → close_notify. Long-term keys are loaded/generated once; per handshake
-// the server does one ephemeral keygen + ECDH/X25519 + one ECDSA signature (or one RSA-OAEP decryption) and a
-// handful of HMACs, all synchronous node crypto (no thread-pool hops). Every connection reports one ServerOp
-// (timings, sizes, outcome; never key material) to the onOp listeners once its socket has closed.
+// One TCP connection per operation: ClientHello → ServerHello → [ClientKeyExchange] → [ClientAuth] → client
+// Finished → server Finished → M echoed records → close_notify. Long-term keys are loaded/generated once; per
+// handshake the server does one ephemeral keygen + ECDH/X25519 + one ECDSA signature (or one RSA-OAEP
+// decryption; post-quantum suites: one ML-KEM encapsulation [+ X25519] + one ML-DSA or ECDSA signature
+// [+ one ML-DSA verification under mutual authentication]) and a handful of HMACs, all synchronous (node crypto,
+// @noble/post-quantum; no thread-pool hops). Every connection reports one ServerOp (timings, sizes, outcome;
+// never key material) to the onOp listeners once its socket has closed.
 
 import {
   constants as C, createECDH, createPublicKey, diffieHellman, generateKeyPairSync, privateDecrypt, randomBytes, sign,
@@ -16,13 +18,15 @@ import {
   type HandshakeSecrets,
 } from './keyschedule.js';
 import {
-  checkServerKeys, generateServerKeysAsync, keyPin, spkiDer, type ServerKeys,
+  checkServerKeys, generateServerKeysAsync, keyPin, mldsaKeyPair, spkiDer, type ServerKeys,
 } from './keys.js';
+import { CLIENT_SIG_LABEL, dsa, DSA_LEVELS, kem, type DsaLevel } from './pq.js';
 import { RecordError, RecordReceiver, RecordSender } from './record.js';
 import {
-  aeadName, ALERT, alertName, decodeAlert, decodeClientHello, decodeClientKeyExchange, decodeFinished,
-  encodeAlert, encodeFinished, encodeRecordFrame, encodeServerHello, FrameStream, isSuiteName, MSG, msgName,
-  PREMASTER_LEN, RANDOM_LEN, shareLen, StreamError, suiteName, VERSION, WireError,
+  aeadName, ALERT, alertName, CH_FLAG_MUTUAL, clientShareLen, decodeAlert, decodeClientAuth, decodeClientHello,
+  decodeClientKeyExchange, decodeFinished, encodeAlert, encodeFinished, encodeRecordFrame, encodeServerHello,
+  FrameStream, isSuiteName, MSG, msgName, PREMASTER_LEN, RANDOM_LEN, StreamError, SUITE_INFO, SUITES, suiteName,
+  VERSION, WireError,
   type AeadName, type AlertName, type Frame, type SuiteName,
 } from './wire.js';
 
@@ -74,21 +78,33 @@ export interface ServerOp {
   /** Bytes read from / written to the socket (framing included). */
   bytesIn: number;
   bytesOut: number;
+  /** The ClientHello asked for mutual authentication (HANDSHAKE.md §10.3). */
+  mutual?: boolean;
+  /** Mutual authentication: hex SHA-256 of the client's ML-DSA public key, set once its signature verified. */
+  clientKey?: string;
 }
 
 export type OpListener = (op: ServerOp) => void;
 
-/** The identity a connection presents: private keys plus their SPKI DER. */
+/** The identity a connection presents: private keys plus their SPKI DER / raw ML-DSA public keys. */
 interface Identity {
   rsa: KeyObject;
   rsaSpki: Buffer;
   ecdsa: KeyObject;
   ecdsaSpki: Buffer;
+  mldsa: Record<DsaLevel, { pk: Buffer; sk: Uint8Array }>;
 }
 
 function identityOf(keys: ServerKeys): Identity {
   checkServerKeys(keys);
-  return { rsa: keys.rsa, rsaSpki: spkiDer(keys.rsa), ecdsa: keys.ecdsa, ecdsaSpki: spkiDer(keys.ecdsa) };
+  const ml = (l: DsaLevel): { pk: Buffer; sk: Uint8Array } => {
+    const kp = mldsaKeyPair(keys, l);
+    return { pk: Buffer.from(kp.pk), sk: kp.sk };
+  };
+  return {
+    rsa: keys.rsa, rsaSpki: spkiDer(keys.rsa), ecdsa: keys.ecdsa, ecdsaSpki: spkiDer(keys.ecdsa),
+    mldsa: Object.fromEntries(DSA_LEVELS.map((l) => [l, ml(l)])) as Identity['mldsa'],
+  };
 }
 
 const SIG_CONTEXT = Buffer.concat([Buffer.from('QSHS1 server signature', 'latin1'), Buffer.of(0)]);
@@ -114,6 +130,8 @@ interface ConnState {
   msg?: string;
   hsNs?: bigint;
   recs: number;
+  mutual?: boolean;
+  clientKey?: string;
 }
 
 const usSince = (t0: bigint, t1: bigint): number => Number(t1 - t0) / 1000;
@@ -140,7 +158,7 @@ export class HandshakeServer {
 
   private setIdentity(keys: ServerKeys): void {
     this.id = identityOf(keys);
-    this.pins = new Map((['rsa2048', 'ecdhe-p256-ecdsa', 'x25519'] as SuiteName[]).map((s) => [s, keyPin(keys, s)]));
+    this.pins = new Map(SUITES.map((s) => [s, keyPin(keys, s)]));
   }
 
   /** Subscribe to per-connection reports; returns an unsubscribe function. */
@@ -149,7 +167,7 @@ export class HandshakeServer {
     return () => this.listeners.delete(listener);
   }
 
-  /** Hex SHA-256 of the SPKI DER this server's identity has for `suite` (the pin a node must be given). */
+  /** Hex SHA-256 of the cert (SPKI DER, or raw ML-DSA public key) this server presents for `suite` (the node's pin). */
   pin(suite: string): string {
     if (!isSuiteName(suite)) throw new Error(`unknown suite '${suite}'`);
     const p = this.pins.get(suite);
@@ -234,6 +252,8 @@ export class HandshakeServer {
       if (st.msg) op.msg = st.msg;
     }
     if (st.hsNs !== undefined) op.hsUs = usSince(st.acceptNs, st.hsNs);
+    if (st.mutual !== undefined) op.mutual = st.mutual;
+    if (st.clientKey) op.clientKey = st.clientKey;
     for (const l of this.listeners) {
       try {
         l(op);
@@ -328,38 +348,98 @@ export class HandshakeServer {
     if (ch.version !== VERSION) throw new Abort('unsupported', `unsupported version ${ch.version}`, 'unsupported');
     if (!suite) throw new Abort('unsupported', `unsupported suite ${ch.suite}`, 'unsupported');
     if (!aead) throw new Abort('unsupported', `unsupported aead ${ch.aead}`, 'unsupported');
-    if (ch.share.length !== shareLen(suite)) {
-      throw new Abort('decode_error', `${suite} client share must be ${shareLen(suite)} bytes`, 'decode_error');
+    const info = SUITE_INFO[suite];
+    if (ch.flags! & ~CH_FLAG_MUTUAL) {
+      throw new Abort('unsupported', `unsupported ClientHello flags 0x${ch.flags!.toString(16).padStart(2, '0')}`, 'unsupported');
+    }
+    const mutual = (ch.flags! & CH_FLAG_MUTUAL) !== 0;
+    st.mutual = mutual;
+    if (mutual && info.clientDsa === undefined) {
+      throw new Abort('unsupported', `mutual authentication is not defined for ${suite}`, 'unsupported');
+    }
+    if (ch.share.length !== clientShareLen(suite)) {
+      throw new Abort('decode_error', `${suite} client share must be ${clientShareLen(suite)} bytes`, 'decode_error');
     }
     const transcript = new Transcript().add(chF.raw);
     const serverRandom = randomBytes(RANDOM_LEN);
 
-    // ServerHello (the ECDH computation happens after it is sent, overlapping the client's verification)
-    let share = Buffer.alloc(0);
+    // ServerHello (the ECDH computation happens after it is sent, overlapping the client's verification; the
+    // ML-KEM encapsulation cannot: its ciphertext is the server share)
+    let share: Buffer = Buffer.alloc(0);
     let cert: Buffer;
-    let sig = Buffer.alloc(0);
+    let sig: Buffer = Buffer.alloc(0);
     let derive: (() => Buffer) | undefined;
+    const x25519Pair = (peer: Buffer): { pub: Buffer; derive: () => Buffer } => {
+      const kp = generateKeyPairSync('x25519');
+      return {
+        pub: Buffer.from(kp.publicKey.export({ format: 'jwk' }).x!, 'base64url'),
+        derive: () => diffieHellman({
+          privateKey: kp.privateKey,
+          publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: peer.toString('base64url') }, format: 'jwk' }),
+        }),
+      };
+    };
+    const encaps = (ek: Buffer): { ct: Uint8Array; ss: Uint8Array } => {
+      try {
+        return kem(info.kem!).encaps(ek);
+      } catch {
+        throw new Abort('handshake_failure', 'invalid client key share (ML-KEM encapsulation key)', 'handshake_failure');
+      }
+    };
     if (suite === 'rsa2048') {
       cert = ident.rsaSpki;
     } else {
-      cert = ident.ecdsaSpki;
-      if (suite === 'ecdhe-p256-ecdsa') {
+      if (info.kex === 'p256') {
         if (ch.share[0] !== 0x04) throw new Abort('decode_error', 'P-256 share must be an uncompressed point', 'decode_error');
         const ecdh = createECDH('prime256v1');
         share = ecdh.generateKeys();
         derive = () => ecdh.computeSecret(ch.share);
+      } else if (info.kex === 'x25519') {
+        const x = x25519Pair(ch.share);
+        share = x.pub;
+        derive = x.derive;
+      } else if (info.kex === 'mlkem') {
+        const { ct, ss } = encaps(ch.share);
+        share = Buffer.from(ct);
+        const z = Buffer.from(ss);
+        wipe(ss);
+        derive = () => z;
       } else {
-        const kp = generateKeyPairSync('x25519');
-        share = Buffer.from(kp.publicKey.export({ format: 'jwk' }).x!, 'base64url');
-        derive = () => diffieHellman({
-          privateKey: kp.privateKey,
-          publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: ch.share.toString('base64url') }, format: 'jwk' }),
-        });
+        // x25519mlkem768: ML-KEM-768 first, then X25519 (§10.1)
+        const ekLen = kem(info.kem!).ekLen;
+        const { ct, ss } = encaps(ch.share.subarray(0, ekLen));
+        const x = x25519Pair(ch.share.subarray(ekLen));
+        share = Buffer.concat([ct, x.pub]);
+        const ssKem = Buffer.from(ss);
+        wipe(ss);
+        derive = () => {
+          let ssX: Buffer;
+          try {
+            ssX = x.derive();
+          } catch (e) {
+            wipe(ssKem);
+            throw e;
+          }
+          if (ssX.every((b) => b === 0)) {
+            wipe(ssKem);
+            throw new Abort('handshake_failure', 'all-zero X25519 shared secret', 'handshake_failure');
+          }
+          const z = Buffer.concat([ssKem, ssX]);
+          wipe(ssKem, ssX);
+          return z;
+        };
       }
-      sig = sign('sha256', Buffer.concat([SIG_CONTEXT, sha256(chF.raw), serverRandom, share]), {
-        key: ident.ecdsa, dsaEncoding: 'der',
-      });
-      if (fault === 'bad-sig') sig[sig.length - 1]! ^= 0x01;
+      const signed = Buffer.concat([SIG_CONTEXT, sha256(chF.raw), serverRandom, share]);
+      if (info.auth === 'mldsa') {
+        const key = ident.mldsa[info.dsa!];
+        cert = key.pk;
+        sig = Buffer.from(dsa(info.dsa!).sign(signed, key.sk));
+        if (fault === 'bad-sig') sig[0]! ^= 0x01; // c~ (the challenge hash): never verifies
+      } else {
+        cert = ident.ecdsaSpki;
+        sig = sign('sha256', signed, { key: ident.ecdsa, dsaEncoding: 'der' });
+        if (fault === 'bad-sig') sig[sig.length - 1]! ^= 0x01;
+      }
     }
     const shFrame = encodeServerHello({ serverRandom, share, cert, sig });
     socket.write(shFrame);
@@ -369,7 +449,8 @@ export class HandshakeServer {
     if (derive) {
       try {
         secrets.z = derive();
-      } catch {
+      } catch (e) {
+        if (e instanceof Abort) throw e;
         throw new Abort('handshake_failure', 'invalid client key share', 'handshake_failure');
       }
       if (secrets.z.every((b) => b === 0)) throw new Abort('handshake_failure', 'all-zero shared secret', 'handshake_failure');
@@ -389,6 +470,22 @@ export class HandshakeServer {
       } catch {
         secrets.z = randomBytes(PREMASTER_LEN);
       }
+    }
+
+    // ClientAuth (mutual): ML-DSA signature over the transcript hash up to the ServerHello (§10.3)
+    if (mutual) {
+      const caF = await this.read(frames, MSG.ClientAuth);
+      const ca = decodeClientAuth(caF.body);
+      const d = dsa(info.clientDsa!);
+      if (ca.pk.length !== d.pkLen || ca.sig.length !== d.sigLen) {
+        throw new Abort('decode_error', `ClientAuth: ML-DSA-${d.level} key and signature must be ${d.pkLen} and ${d.sigLen} bytes`, 'decode_error');
+      }
+      const clientSigned = Buffer.concat([CLIENT_SIG_LABEL, Buffer.of(0), transcript.snapshot()]);
+      if (!d.verify(ca.sig, clientSigned, ca.pk)) {
+        throw new Abort('handshake_failure', 'client signature does not verify', 'handshake_failure');
+      }
+      st.clientKey = sha256(ca.pk).toString('hex');
+      transcript.add(caF.raw);
     }
     observeSecret('Z(server)', secrets.z);
 

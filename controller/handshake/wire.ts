@@ -13,11 +13,12 @@ export const MSG = {
   Finished: 0x04,
   Record: 0x05,
   Alert: 0x06,
+  ClientAuth: 0x07,
 } as const;
 export type MsgType = (typeof MSG)[keyof typeof MSG];
 
 const MSG_NAMES: Record<number, string> = {
-  1: 'ClientHello', 2: 'ServerHello', 3: 'ClientKeyExchange', 4: 'Finished', 5: 'Record', 6: 'Alert',
+  1: 'ClientHello', 2: 'ServerHello', 3: 'ClientKeyExchange', 4: 'Finished', 5: 'Record', 6: 'Alert', 7: 'ClientAuth',
 };
 export function msgName(type: number): string {
   return MSG_NAMES[type] ?? `type 0x${type.toString(16).padStart(2, '0')}`;
@@ -30,13 +31,47 @@ export const RANDOM_LEN = 32;
 export const FINISHED_LEN = 32;
 export const PREMASTER_LEN = 48;
 
-export type SuiteName = 'rsa2048' | 'ecdhe-p256-ecdsa' | 'x25519';
+export type ClassicalSuiteName = 'rsa2048' | 'ecdhe-p256-ecdsa' | 'x25519';
+export type PqSuiteName = 'mlkem512-mldsa44' | 'mlkem768-mldsa65' | 'mlkem1024-mldsa87' | 'x25519mlkem768';
+export type SuiteName = ClassicalSuiteName | PqSuiteName;
 export type AeadName = 'aes-256-gcm' | 'chacha20-poly1305';
 
-export const SUITE_IDS: Readonly<Record<SuiteName, number>> = { 'rsa2048': 1, 'ecdhe-p256-ecdsa': 2, 'x25519': 3 };
+export const SUITE_IDS: Readonly<Record<SuiteName, number>> = {
+  'rsa2048': 1, 'ecdhe-p256-ecdsa': 2, 'x25519': 3,
+  'mlkem512-mldsa44': 4, 'mlkem768-mldsa65': 5, 'mlkem1024-mldsa87': 6, 'x25519mlkem768': 7,
+};
 export const AEAD_IDS: Readonly<Record<AeadName, number>> = { 'aes-256-gcm': 1, 'chacha20-poly1305': 2 };
-export const SUITES: readonly SuiteName[] = ['rsa2048', 'ecdhe-p256-ecdsa', 'x25519'];
+export const CLASSICAL_SUITES: readonly ClassicalSuiteName[] = ['rsa2048', 'ecdhe-p256-ecdsa', 'x25519'];
+export const PQ_SUITES: readonly PqSuiteName[] = ['mlkem512-mldsa44', 'mlkem768-mldsa65', 'mlkem1024-mldsa87', 'x25519mlkem768'];
+export const SUITES: readonly SuiteName[] = [...CLASSICAL_SUITES, ...PQ_SUITES];
 export const AEADS: readonly AeadName[] = ['aes-256-gcm', 'chacha20-poly1305'];
+
+/** ClientHello `flags` (§10.3): bit 0 = mutual authentication. */
+export const CH_FLAG_MUTUAL = 0x01;
+
+/** How a suite exchanges keys and authenticates the server (§2, §10). */
+export interface SuiteInfo {
+  kex: 'rsa' | 'p256' | 'x25519' | 'mlkem' | 'x25519mlkem';
+  /** ML-KEM parameter set (ML-KEM and hybrid suites). */
+  kem?: 512 | 768 | 1024;
+  /** Server authentication: RSA key transport, ECDSA P-256, or ML-DSA of `dsa`'s level. */
+  auth: 'rsa' | 'ecdsa' | 'mldsa';
+  dsa?: 44 | 65 | 87;
+  /** ML-DSA level of the client's key under mutual authentication (undefined: mutual not allowed). */
+  clientDsa?: 44 | 65 | 87;
+  clientShare: number;
+  serverShare: number;
+}
+
+export const SUITE_INFO: Readonly<Record<SuiteName, SuiteInfo>> = {
+  'rsa2048': { kex: 'rsa', auth: 'rsa', clientShare: 0, serverShare: 0 },
+  'ecdhe-p256-ecdsa': { kex: 'p256', auth: 'ecdsa', clientShare: 65, serverShare: 65 },
+  'x25519': { kex: 'x25519', auth: 'ecdsa', clientShare: 32, serverShare: 32 },
+  'mlkem512-mldsa44': { kex: 'mlkem', kem: 512, auth: 'mldsa', dsa: 44, clientDsa: 44, clientShare: 800, serverShare: 768 },
+  'mlkem768-mldsa65': { kex: 'mlkem', kem: 768, auth: 'mldsa', dsa: 65, clientDsa: 65, clientShare: 1184, serverShare: 1088 },
+  'mlkem1024-mldsa87': { kex: 'mlkem', kem: 1024, auth: 'mldsa', dsa: 87, clientDsa: 87, clientShare: 1568, serverShare: 1568 },
+  'x25519mlkem768': { kex: 'x25519mlkem', kem: 768, auth: 'ecdsa', clientDsa: 65, clientShare: 1184 + 32, serverShare: 1088 + 32 },
+};
 
 export function suiteName(id: number): SuiteName | undefined {
   return SUITES.find((s) => SUITE_IDS[s] === id);
@@ -51,13 +86,17 @@ export function isAeadName(s: string): s is AeadName {
   return (AEADS as readonly string[]).includes(s);
 }
 
-/** Length of the client and server key shares for a suite (§2). */
-export function shareLen(suite: SuiteName): number {
-  switch (suite) {
-    case 'rsa2048': return 0;
-    case 'ecdhe-p256-ecdsa': return 65;
-    case 'x25519': return 32;
-  }
+/** Length of the client's key share for a suite (§2). */
+export function clientShareLen(suite: SuiteName): number {
+  return SUITE_INFO[suite].clientShare;
+}
+/** Length of the server's key share for a suite (§2). */
+export function serverShareLen(suite: SuiteName): number {
+  return SUITE_INFO[suite].serverShare;
+}
+/** Whether the suite allows mutual authentication (§10.3). */
+export function supportsMutual(suite: SuiteName): boolean {
+  return SUITE_INFO[suite].clientDsa !== undefined;
 }
 
 export const ALERT = {
@@ -117,7 +156,7 @@ export function encodeFrame(type: number, body: Uint8Array): Buffer {
 }
 
 function checkHeader(type: number, len: number): void {
-  if (type < MSG.ClientHello || type > MSG.Alert) {
+  if (type < MSG.ClientHello || type > MSG.ClientAuth) {
     throw new WireError('decode_error', `unknown message type 0x${type.toString(16).padStart(2, '0')}`);
   }
   if (len > MAX_BODY) throw new WireError('decode_error', `frame body of ${len} bytes exceeds 1 MiB`);
@@ -361,6 +400,8 @@ export interface ClientHello {
   refresh: number;    // K, uint32
   clientRandom: Buffer;
   share: Buffer;
+  /** §10.3; encoded only when nonzero (decoded as 0 when absent). */
+  flags?: number;
 }
 
 export function encodeClientHello(m: ClientHello): Buffer {
@@ -373,7 +414,10 @@ export function encodeClientHello(m: ClientHello): Buffer {
   head[1] = m.suite;
   head[2] = m.aead;
   head.writeUInt32BE(m.refresh, 3);
-  return encodeFrame(MSG.ClientHello, Buffer.concat([head, m.clientRandom, u16(m.share.length, 'share'), m.share]));
+  const flags = m.flags ?? 0;
+  if (!Number.isInteger(flags) || flags < 0 || flags > 0xff) throw new WireError('decode_error', 'flags must be a uint8');
+  const tail = flags ? [Buffer.of(flags)] : [];
+  return encodeFrame(MSG.ClientHello, Buffer.concat([head, m.clientRandom, u16(m.share.length, 'share'), m.share, ...tail]));
 }
 
 /** Structural decode only; version/suite/aead values and the share length are checked by the caller. */
@@ -385,8 +429,13 @@ export function decodeClientHello(body: Buffer): ClientHello {
   const refresh = c.u32();
   const clientRandom = c.bytes(RANDOM_LEN);
   const share = c.vec16();
+  let flags = 0;
+  if (c.off < body.length) {
+    flags = c.u8();
+    if (flags === 0) throw new WireError('decode_error', 'ClientHello: 1 trailing byte (a flags byte must be nonzero)');
+  }
   c.end();
-  return { version, suite, aead, refresh, clientRandom, share };
+  return { version, suite, aead, refresh, clientRandom, share, flags };
 }
 
 export interface ServerHello {
@@ -425,6 +474,24 @@ export function decodeClientKeyExchange(body: Buffer): Buffer {
   const ct = c.vec16();
   c.end();
   return ct;
+}
+
+export interface ClientAuth {
+  pk: Buffer;
+  sig: Buffer;
+}
+
+export function encodeClientAuth(m: { pk: Uint8Array; sig: Uint8Array }): Buffer {
+  return encodeFrame(MSG.ClientAuth, Buffer.concat([u16(m.pk.length, 'pk'), m.pk, u16(m.sig.length, 'sig'), m.sig]));
+}
+
+/** Structural decode only; the lengths of pk and sig are checked by the caller. */
+export function decodeClientAuth(body: Buffer): ClientAuth {
+  const c = new Cursor(body, 'ClientAuth');
+  const pk = c.vec16();
+  const sig = c.vec16();
+  c.end();
+  return { pk, sig };
 }
 
 export function encodeFinished(mac: Uint8Array): Buffer {

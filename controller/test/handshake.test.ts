@@ -25,7 +25,7 @@ import { hkdfExpand, hkdfExtract, setSecretTap } from '../handshake/keyschedule.
 import { RecordError, RecordReceiver, RecordSender, ReplayWindow } from '../handshake/record.js';
 import {
   ALERT, AEADS, decodeAlert, decodeClientHello, decodeServerHello, encodeClientHello, encodeFinished, encodeFrame,
-  FrameReader, MAX_BODY, MSG, SUITE_IDS, AEAD_IDS, SUITES, WireError,
+  FrameReader, MAX_BODY, MSG, SUITE_IDS, AEAD_IDS, CLASSICAL_SUITES as SUITES, WireError,
   type AeadName, type Frame, type SuiteName,
 } from '../handshake/wire.js';
 
@@ -928,7 +928,7 @@ describe('server keys', () => {
     const fresh = join(dir, 'new');
     const made = loadOrCreateServerKeys(fresh);
     assert.equal(new HandshakeServer({ keys: made }).pin('rsa2048'), new HandshakeServer({ keys: loadServerKeys(fresh) }).pin('rsa2048'));
-    assert.throws(() => new HandshakeServer({ keys: { rsa: KEYS.ecdsa, ecdsa: KEYS.ecdsa } }), /RSA/);
+    assert.throws(() => new HandshakeServer({ keys: { rsa: KEYS.ecdsa, ecdsa: KEYS.ecdsa, mldsa: KEYS.mldsa } }), /RSA/);
     // a server without keys generates them on start()
     const g = new HandshakeServer();
     assert.throws(() => g.pin('rsa2048'), /not ready/);

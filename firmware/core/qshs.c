@@ -8,29 +8,66 @@
 #include "crypto_port.h"
 #include "hkdf.h"
 #include "port.h"
+#include "pqc/fips202.h"   /* qs_pqc_wipe */
+#include "pqc/mldsa.h"
+#include "pqc/mlkem.h"
 #include "qs.h"
 #include "record.h"
 
-enum { MT_CH = 1, MT_SH = 2, MT_CKE = 3, MT_FIN = 4, MT_REC = 5, MT_ALERT = 6 };
+enum { MT_CH = 1, MT_SH = 2, MT_CKE = 3, MT_FIN = 4, MT_REC = 5, MT_ALERT = 6, MT_CAUTH = 7 };
 enum { AL_CLOSE = 0, AL_BADMAC = 1, AL_REPLAY = 2, AL_DECODE = 3, AL_HSFAIL = 4, AL_EPOCH = 5, AL_INTERNAL = 7 };
 
-#define SH_MAX_BODY 8192u    /* client limit for a ServerHello body (RSA-4096 SPKI + signature fit easily) */
+#define SH_MAX_BODY 16384u   /* client limit for a ServerHello body (mlkem1024-mldsa87: 8825 bytes) */
 #define ALERT_MAX_BODY 512u
 #define RSA_CT_MAX 512u
 #define PREMASTER_LEN 48u
+#define Z_MAX 64u            /* x25519mlkem768: ML-KEM ss | X25519 ss */
+#define CH_FIXED 45u         /* ClientHello frame without the share: 4 + 7 + 32 + 2 */
+#define CH_FLAG_MUTUAL 0x01u
 
-static const char *const SUITES[] = { NULL, "rsa2048", "ecdhe-p256-ecdsa", "x25519" };
+/* Suite table (HANDSHAKE.md §2, §10). */
+enum { KX_RSA, KX_P256, KX_X25519, KX_MLKEM, KX_HYBRID };
+typedef struct {
+    const char *name;
+    uint8_t kex;       /* KX_* */
+    uint8_t kem_k;     /* ML-KEM k (2, 3, 4); 0 = none */
+    uint8_t sdsa;      /* server ML-DSA level; 0 = RSA / ECDSA */
+    uint8_t cdsa;      /* client ML-DSA level under mutual authentication; 0 = not allowed */
+    uint16_t cshare, sshare;
+} suite_info;
+
+static const suite_info SUITE_TAB[QS_SUITE_MAX + 1] = {
+    { NULL, 0, 0, 0, 0, 0, 0 },
+    { "rsa2048", KX_RSA, 0, 0, 0, 0, 0 },
+    { "ecdhe-p256-ecdsa", KX_P256, 0, 0, 0, 65, 65 },
+    { "x25519", KX_X25519, 0, 0, 0, 32, 32 },
+    { "mlkem512-mldsa44", KX_MLKEM, 2, 44, 44, 800, 768 },
+    { "mlkem768-mldsa65", KX_MLKEM, 3, 65, 65, 1184, 1088 },
+    { "mlkem1024-mldsa87", KX_MLKEM, 4, 87, 87, 1568, 1568 },
+    { "x25519mlkem768", KX_HYBRID, 3, 0, 65, 1184 + 32, 1088 + 32 },
+};
+
 static const char *const AEADS[] = { NULL, "aes-256-gcm", "chacha20-poly1305" };
 static const char *const ALERTS[] = { "close_notify", "bad_record_mac", "replay", "decode_error",
                                       "handshake_failure", "bad_epoch", "unsupported", "internal_error" };
+static const char *const STEPS[QS_T_N] = { "connect", "keygen", "decap", "dh", "verify", "sign", "kdf", "fin",
+                                           "hs", "rec", "total" };
 
-const char *qs_suite_name(int s) { return s >= 1 && s <= 3 ? SUITES[s] : "?"; }
+const char *qs_suite_name(int s) { return s >= 1 && s <= QS_SUITE_MAX ? SUITE_TAB[s].name : "?"; }
 const char *qs_aead_name(int a) { return a >= 1 && a <= 2 ? AEADS[a] : "?"; }
 const char *qs_alert_name(int c) { return c >= 0 && c <= 7 ? ALERTS[c] : "unknown"; }
+int qs_suite_mutual_ok(int s) { return s >= 1 && s <= QS_SUITE_MAX && SUITE_TAB[s].cdsa != 0; }
+
+const char *qs_step_name(int k, int suite)
+{
+    if (k < 0 || k >= QS_T_N) return "?";
+    if (k == QS_T_DH && suite == QS_SUITE_RSA2048) return "encap";
+    return STEPS[k];
+}
 
 int qs_suite_by_name(const char *n)
 {
-    for (int i = 1; i <= 3; i++) if (strcmp(n, SUITES[i]) == 0) return i;
+    for (int i = 1; i <= QS_SUITE_MAX; i++) if (strcmp(n, SUITE_TAB[i].name) == 0) return i;
     return 0;
 }
 
@@ -166,12 +203,57 @@ static uint16_t be16(const uint8_t *p) { return (uint16_t)(((unsigned)p[0] << 8)
 
 /* All secrets of one operation, wiped in one place. */
 typedef struct {
-    uint8_t z[PREMASTER_LEN];
+    uint8_t z[Z_MAX];
     size_t zlen;
     uint8_t prk[32], master[32], cfin[32], sfin[32], c2s[32], s2c[32], mac[32];
+    uint8_t seed[64];   /* ML-KEM keygen d | z, ML-DSA signing rnd */
 } op_secrets;
 
 static const char SIG_LABEL[] = "QSHS1 server signature";   /* 22 bytes, then 0x00 */
+static const char CSIG_LABEL[] = "QSHS1 client signature";  /* 22 bytes, then 0x00 */
+static const uint8_t DSA_CTX[5] = { 'Q', 'S', 'H', 'S', '1' };
+
+/* ---- the node's ML-DSA key for mutual authentication: one per level, made once per boot (§10.3) ---------- */
+typedef struct {
+    uint8_t *pk, *sk;   /* qs_malloc'ed once, kept until the node restarts */
+    uint8_t fp[32];     /* SHA-256(pk) */
+    int ready;
+} client_key;
+
+static client_key g_ckey[3];   /* 44, 65, 87; only the workload task touches them */
+
+static client_key *ckey_slot(int lvl) { return lvl == 44 ? &g_ckey[0] : lvl == 65 ? &g_ckey[1] : lvl == 87 ? &g_ckey[2] : NULL; }
+
+static int ckey_make(int lvl)
+{
+    client_key *c = ckey_slot(lvl);
+    if (!c) return QS_E_CRYPTO;
+    if (c->ready) return QS_OK;
+    const size_t pkl = qs_mldsa_pk_bytes(lvl), skl = qs_mldsa_sk_bytes(lvl);
+    if (!c->pk) c->pk = qs_malloc(pkl);
+    if (!c->sk) c->sk = qs_malloc(skl);
+    if (!c->pk || !c->sk) return QS_E_OOM;
+    uint8_t xi[32];
+    int rc = qs_crypto_random(xi, sizeof xi) ? QS_E_CRYPTO : QS_OK;
+    if (rc == QS_OK && qs_mldsa_keygen(lvl, c->pk, c->sk, xi) != QS_PQC_OK) rc = QS_E_CRYPTO;
+    qs_pqc_wipe(xi, sizeof xi);
+    if (rc == QS_OK && qs_sha256(c->pk, pkl, c->fp) != QS_OK) rc = QS_E_CRYPTO;
+    if (rc != QS_OK) { qs_pqc_wipe(c->sk, skl); return rc; }
+    c->ready = 1;
+    return QS_OK;
+}
+
+int qs_hs_prepare(const qs_hs_params *P)
+{
+    if (!P->mutual || !qs_suite_mutual_ok(P->suite)) return QS_OK;
+    return ckey_make(SUITE_TAB[P->suite].cdsa);
+}
+
+static void put_be16(uint8_t *p, size_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
 
 void qs_hs_op(const qs_hs_params *P, qs_op_result *R)
 {
@@ -182,20 +264,61 @@ void qs_hs_op(const qs_hs_params *P, qs_op_result *R)
     qs_kex *kex = NULL;
     qs_sha256_ctx *tr = NULL, *trc = NULL;
     uint8_t *sh = NULL, *sbuf = NULL, *rbuf = NULL, *pt = NULL, *pt2 = NULL;
+    uint8_t *chbuf = NULL, *dk = NULL, *obuf = NULL, *sgbuf = NULL;
+    size_t dklen = 0;
     qs_rl tx, rx;
     int have_tx = 0, have_rx = 0, in_hs = 1;
     uint8_t cr[32], sr[32], th[32], th2[32];
-    uint8_t ch[4 + 7 + 32 + 2 + 65];
-    uint8_t share[65];
-    size_t chlen, sharelen = 0;
-    uint8_t out[4 + 2 + RSA_CT_MAX + 4 + 32];   /* [ClientKeyExchange] Finished */
+    uint8_t ch_small[CH_FIXED + 65 + 1];   /* classical suites; the PQ suites' ClientHello is on the heap */
+    uint8_t *ch = ch_small;
+    size_t chlen = 0, sharelen = 0;
+    uint8_t out[4 + 2 + RSA_CT_MAX + 4 + 32];   /* [ClientKeyExchange] Finished; mutual: ClientAuth on the heap */
+    uint8_t *ob = out;
     size_t outlen = 0;
     char err[96];
     int rc;
-    const int ecdhe = P->suite == QS_SUITE_ECDHE_P256 || P->suite == QS_SUITE_X25519;
+    const suite_info *SI = (P->suite >= 1 && P->suite <= QS_SUITE_MAX) ? &SUITE_TAB[P->suite] : &SUITE_TAB[0];
+    const int kx = SI->kex;
+    const int signed_sh = kx != KX_RSA;   /* the ServerHello carries a signature */
+    const int mutual = P->mutual && SI->cdsa != 0;
+    const size_t kem_ek = SI->kem_k ? qs_mlkem_ek_bytes(SI->kem_k) : 0;
+    const size_t kem_ct = SI->kem_k ? qs_mlkem_ct_bytes(SI->kem_k) : 0;
+    client_key *ck = NULL;
+
+    if (!SI->name) { fail(R, QS_E_ARGS, "unknown suite %d", P->suite); goto done_early; }
+    if (P->mutual && !mutual) { fail(R, QS_E_ARGS, "mutual authentication needs a post-quantum suite"); goto done_early; }
+    if (mutual) {
+        /* normally made by qs_hs_prepare before the burst; never inside the operation's clock */
+        rc = ckey_make(SI->cdsa);
+        if (rc) { fail(R, rc == QS_E_OOM ? rc : QS_E_CRYPTO, "client ML-DSA key generation failed"); goto done_early; }
+        ck = ckey_slot(SI->cdsa);
+        memcpy(R->ck, ck->fp, 32);
+        R->have_ck = 1;
+    }
+    sharelen = SI->cshare;
+    chlen = CH_FIXED + sharelen + (mutual ? 1u : 0u);
+    if (chlen > sizeof ch_small) {
+        chbuf = qs_malloc(chlen);
+        if (!chbuf) { fail(R, QS_E_OOM, "no memory for the ClientHello"); goto done_early; }
+        ch = chbuf;
+    }
+    if (SI->kem_k) {
+        dklen = qs_mlkem_dk_bytes(SI->kem_k);
+        dk = qs_malloc(dklen);
+        if (!dk) { fail(R, QS_E_OOM, "no memory for the ML-KEM key"); goto done_early; }
+    }
+    if (mutual) {
+        /* ClientAuth frame | client Finished, sent in one write */
+        const size_t cal = 4 + 2 + qs_mldsa_pk_bytes(SI->cdsa) + 2 + qs_mldsa_sig_bytes(SI->cdsa);
+        obuf = qs_malloc(cal + 36);
+        if (!obuf) { fail(R, QS_E_OOM, "no memory for ClientAuth"); goto done_early; }
+        ob = obuf;
+    }
+done_early:;
 
     const uint64_t t0 = qs_now_ns();
     uint64_t ts, t_rec0 = 0;
+    if (R->status != QS_OK) goto done;
 
     if (qs_crypto_random(cr, sizeof cr)) { fail(R, QS_E_CRYPTO, "random failed"); goto done; }
     memcpy(R->cr, cr, 8);
@@ -212,16 +335,26 @@ void qs_hs_op(const qs_hs_params *P, qs_op_result *R)
         goto done;
     }
 
-    /* ---- keygen (rsa2048: premaster random) ---- */
+    /* ---- keygen (rsa2048: premaster random; ML-KEM: key pair, ek straight into the ClientHello) ---- */
     ts = qs_now_ns();
-    if (P->suite == QS_SUITE_X25519) { rc = qs_x25519_keygen(&kex, share); sharelen = 32; }
-    else if (P->suite == QS_SUITE_ECDHE_P256) { rc = qs_p256_keygen(&kex, share); sharelen = 65; }
-    else { rc = qs_crypto_random(S.z, PREMASTER_LEN); S.zlen = PREMASTER_LEN; }
+    {
+        uint8_t *share = ch + CH_FIXED;
+        switch (kx) {
+        case KX_X25519: rc = qs_x25519_keygen(&kex, share); break;
+        case KX_P256: rc = qs_p256_keygen(&kex, share); break;
+        case KX_RSA: rc = qs_crypto_random(S.z, PREMASTER_LEN); S.zlen = PREMASTER_LEN; break;
+        default:
+            rc = qs_crypto_random(S.seed, 64) ? QS_E_CRYPTO : QS_OK;
+            if (rc == QS_OK && qs_mlkem_keygen(SI->kem_k, share, dk, S.seed, S.seed + 32) != QS_PQC_OK) rc = QS_E_CRYPTO;
+            qs_pqc_wipe(S.seed, sizeof S.seed);
+            if (rc == QS_OK && kx == KX_HYBRID) rc = qs_x25519_keygen(&kex, share + kem_ek);
+            break;
+        }
+    }
     step(R, QS_T_KEYGEN, ts);
     if (rc) { fail(R, rc == QS_E_OOM ? QS_E_OOM : QS_E_CRYPTO, "keygen failed"); goto done; }
 
     /* ---- ClientHello ---- */
-    chlen = 4 + 7 + 32 + 2 + sharelen;
     hdr(ch, MT_CH, chlen - 4);
     ch[4] = 1;
     ch[5] = (uint8_t)P->suite;
@@ -231,9 +364,8 @@ void qs_hs_op(const qs_hs_params *P, qs_op_result *R)
     ch[9] = (uint8_t)(P->refresh >> 8);
     ch[10] = (uint8_t)P->refresh;
     memcpy(ch + 11, cr, 32);
-    ch[43] = (uint8_t)(sharelen >> 8);
-    ch[44] = (uint8_t)sharelen;
-    memcpy(ch + 45, share, sharelen);
+    put_be16(ch + 43, sharelen);
+    if (mutual) ch[CH_FIXED + sharelen] = CH_FLAG_MUTUAL;
     tr = qs_sha256_new();
     if (!tr || qs_sha256_update(tr, ch, chlen)) { fail(R, QS_E_OOM, "transcript hash"); goto done; }
     if (c_send(&C, ch, chlen)) goto done;
@@ -261,11 +393,11 @@ void qs_hs_op(const qs_hs_params *P, qs_op_result *R)
     if ((size_t)(end - p) < siglen) goto sh_trunc;
     sig = p; p += siglen;
     if (p != end) { fail(R, QS_E_DECODE, "decode_error: ServerHello has %u trailing bytes", (unsigned)(end - p)); goto done; }
-    if (ssharelen != sharelen || (P->suite == QS_SUITE_ECDHE_P256 && sshare[0] != 0x04)) {
-        fail(R, QS_E_DECODE, "decode_error: server share of %u bytes for %s", (unsigned)ssharelen, qs_suite_name(P->suite));
+    if (ssharelen != SI->sshare || (kx == KX_P256 && sshare[0] != 0x04)) {
+        fail(R, QS_E_DECODE, "decode_error: server share of %u bytes for %s", (unsigned)ssharelen, SI->name);
         goto done;
     }
-    if (!ecdhe && siglen != 0) { fail(R, QS_E_DECODE, "decode_error: rsa2048 ServerHello carries a signature"); goto done; }
+    if (!signed_sh && siglen != 0) { fail(R, QS_E_DECODE, "decode_error: rsa2048 ServerHello carries a signature"); goto done; }
 
     /* ---- verify: pin first, then the signature ---- */
     ts = qs_now_ns();
@@ -274,15 +406,40 @@ void qs_hs_op(const qs_hs_params *P, qs_op_result *R)
         rc = qs_sha256(cert, certlen, h);
         if (rc) { step(R, QS_T_VERIFY, ts); fail(R, QS_E_CRYPTO, "sha256 failed"); goto done; }
         if (!ct_equal(h, P->pin, 32)) { step(R, QS_T_VERIFY, ts); fail(R, QS_E_AUTH, "server key does not match the pin"); goto done; }
-        if (ecdhe) {
-            uint8_t msg[22 + 1 + 32 + 32 + 65];
-            size_t ml = 0;
-            memcpy(msg, SIG_LABEL, 22); ml = 22;
-            msg[ml++] = 0;
-            rc = qs_sha256(ch, chlen, msg + ml); ml += 32;
-            memcpy(msg + ml, sr, 32); ml += 32;
-            memcpy(msg + ml, sshare, ssharelen); ml += ssharelen;
-            if (rc == QS_OK) rc = qs_ecdsa_p256_verify(cert, certlen, msg, ml, sig, siglen);
+        if (signed_sh) {
+            /* signed = label | 0x00 | SHA-256(ClientHello) | server_random | server_share (§3) */
+            uint8_t head[2 + sizeof DSA_CTX + 22 + 1 + 32 + 32];   /* ML-DSA: M' prefix 0 | |ctx| | ctx */
+            uint8_t *m = head + 2 + sizeof DSA_CTX;
+            memcpy(m, SIG_LABEL, 22);
+            m[22] = 0;
+            rc = qs_sha256(ch, chlen, m + 23);
+            memcpy(m + 55, sr, 32);
+            if (rc == QS_OK && SI->sdsa) {
+                /* pure ML-DSA with ctx "QSHS1": M' = 0 | 5 | "QSHS1" | signed; verified as pre | share (no copy) */
+                head[0] = 0;
+                head[1] = (uint8_t)sizeof DSA_CTX;
+                memcpy(head + 2, DSA_CTX, sizeof DSA_CTX);
+                if (certlen != qs_mldsa_pk_bytes(SI->sdsa)) {
+                    step(R, QS_T_VERIFY, ts);
+                    fail(R, QS_E_AUTH, "server key is not an ML-DSA-%d public key", SI->sdsa);
+                    goto done;
+                }
+                int v = qs_mldsa_verify_internal(SI->sdsa, sig, siglen, head, sizeof head, sshare, ssharelen, NULL, cert);
+                rc = v == QS_PQC_OK ? QS_OK : v == QS_PQC_EVERIFY ? QS_E_AUTH : QS_E_CRYPTO;
+            } else if (rc == QS_OK) {
+                /* ECDSA over one contiguous buffer: on the stack up to a P-256 share, else on the heap */
+                const size_t ml = 87 + ssharelen;
+                uint8_t small[87 + 65];
+                uint8_t *msg = ml <= sizeof small ? small : (sgbuf = qs_malloc(ml));
+                if (!msg) rc = QS_E_OOM;
+                else {
+                    memcpy(msg, m, 87);
+                    memcpy(msg + 87, sshare, ssharelen);
+                    rc = qs_ecdsa_p256_verify(cert, certlen, msg, ml, sig, siglen);
+                }
+                qs_free(sgbuf);
+                sgbuf = NULL;
+            }
             if (rc) {
                 step(R, QS_T_VERIFY, ts);
                 if (rc == QS_E_AUTH) fail(R, QS_E_AUTH, "server signature does not verify");
@@ -295,30 +452,69 @@ void qs_hs_op(const qs_hs_params *P, qs_op_result *R)
     step(R, QS_T_VERIFY, ts);
     if (qs_sha256_update(tr, sh, 4 + (size_t)shlen)) { fail(R, QS_E_CRYPTO, "transcript hash"); goto done; }
 
-    /* ---- key agreement / key transport ---- */
-    ts = qs_now_ns();
-    if (P->suite == QS_SUITE_X25519) { rc = qs_x25519_derive(kex, sshare, S.z); S.zlen = 32; }
-    else if (P->suite == QS_SUITE_ECDHE_P256) { rc = qs_p256_derive(kex, sshare, S.z); S.zlen = 32; }
-    else {
-        size_t ctlen = RSA_CT_MAX;
-        rc = qs_rsa_oaep_encrypt(cert, certlen, S.z, PREMASTER_LEN, out + 6, &ctlen);
-        if (rc == QS_OK) {
-            hdr(out, MT_CKE, 2 + ctlen);
-            out[4] = (uint8_t)(ctlen >> 8);
-            out[5] = (uint8_t)ctlen;
-            outlen = 6 + ctlen;
+    /* ---- key agreement / key transport / decapsulation ---- */
+    if (kx == KX_MLKEM || kx == KX_HYBRID) {
+        ts = qs_now_ns();
+        rc = qs_mlkem_decaps(SI->kem_k, S.z, sshare, dk) == QS_PQC_OK ? QS_OK : QS_E_CRYPTO;
+        S.zlen = 32;
+        qs_pqc_wipe(dk, dklen);
+        step(R, QS_T_DECAP, ts);
+        if (rc) { fail(R, QS_E_CRYPTO, "ML-KEM decapsulation failed"); goto done; }
+    }
+    if (kx != KX_MLKEM) {
+        ts = qs_now_ns();
+        if (kx == KX_X25519) { rc = qs_x25519_derive(kex, sshare, S.z); S.zlen = 32; }
+        else if (kx == KX_HYBRID) { rc = qs_x25519_derive(kex, sshare + kem_ct, S.z + 32); S.zlen = 64; }
+        else if (kx == KX_P256) { rc = qs_p256_derive(kex, sshare, S.z); S.zlen = 32; }
+        else {
+            size_t ctlen = RSA_CT_MAX;
+            rc = qs_rsa_oaep_encrypt(cert, certlen, S.z, PREMASTER_LEN, out + 6, &ctlen);
+            if (rc == QS_OK) {
+                hdr(out, MT_CKE, 2 + ctlen);
+                put_be16(out + 4, ctlen);
+                outlen = 6 + ctlen;
+            }
+        }
+        step(R, QS_T_DH, ts);
+        qs_kex_free(kex);
+        kex = NULL;
+        if (rc) {
+            if (rc == QS_E_DECODE)
+                fail(R, QS_E_AUTH, signed_sh ? "invalid server key share" : "server key is not an RSA SPKI");
+            else fail(R, rc == QS_E_OOM ? rc : QS_E_CRYPTO, "%s failed", signed_sh ? "key agreement" : "RSA-OAEP encryption");
+            goto done;
         }
     }
-    step(R, QS_T_DH, ts);
-    qs_kex_free(kex);
-    kex = NULL;
-    if (rc) {
-        if (rc == QS_E_DECODE)
-            fail(R, QS_E_AUTH, ecdhe ? "invalid server key share" : "server key is not an RSA SPKI");
-        else fail(R, rc == QS_E_OOM ? rc : QS_E_CRYPTO, "%s failed", ecdhe ? "key agreement" : "RSA-OAEP encryption");
-        goto done;
-    }
     if (outlen && qs_sha256_update(tr, out, outlen)) { fail(R, QS_E_CRYPTO, "transcript hash"); goto done; }
+
+    /* ---- sign (mutual): ClientAuth = pk | ML-DSA(client_signed), client_signed over CH | SH (§10.3) ---- */
+    if (mutual) {
+        ts = qs_now_ns();
+        const size_t pkl = qs_mldsa_pk_bytes(SI->cdsa), sgl = qs_mldsa_sig_bytes(SI->cdsa);
+        uint8_t cs[22 + 1 + 32];
+        memcpy(cs, CSIG_LABEL, 22);
+        cs[22] = 0;
+        trc = qs_sha256_dup(tr);
+        rc = trc ? qs_sha256_final(trc, cs + 23) : QS_E_OOM;
+        qs_sha256_free(trc);
+        trc = NULL;
+        if (rc == QS_OK) rc = qs_crypto_random(S.seed, QS_MLDSA_RND_BYTES) ? QS_E_CRYPTO : QS_OK;
+        if (rc == QS_OK) {
+            hdr(ob, MT_CAUTH, 2 + pkl + 2 + sgl);
+            put_be16(ob + 4, pkl);
+            memcpy(ob + 6, ck->pk, pkl);
+            put_be16(ob + 6 + pkl, sgl);
+            if (qs_mldsa_sign(SI->cdsa, ob + 8 + pkl, cs, sizeof cs, DSA_CTX, sizeof DSA_CTX, S.seed, ck->sk, NULL) != QS_PQC_OK)
+                rc = QS_E_CRYPTO;
+        }
+        qs_pqc_wipe(S.seed, sizeof S.seed);
+        if (rc == QS_OK) {
+            outlen = 8 + pkl + sgl;
+            rc = qs_sha256_update(tr, ob, outlen);
+        }
+        step(R, QS_T_SIGN, ts);
+        if (rc) { fail(R, rc == QS_E_OOM ? rc : QS_E_CRYPTO, "ML-DSA signature failed"); goto done; }
+    }
 
     /* ---- key schedule ---- */
     ts = qs_now_ns();
@@ -345,17 +541,17 @@ void qs_hs_op(const qs_hs_params *P, qs_op_result *R)
 
     /* ---- client Finished ---- */
     ts = qs_now_ns();
-    rc = qs_hmac_sha256(S.cfin, 32, th, 32, out + outlen + 4);
+    rc = qs_hmac_sha256(S.cfin, 32, th, 32, ob + outlen + 4);
     qs_wipe(S.cfin, sizeof S.cfin);
     if (rc == QS_OK) {
-        hdr(out + outlen, MT_FIN, 32);
-        rc = qs_sha256_update(tr, out + outlen, 36);
+        hdr(ob + outlen, MT_FIN, 32);
+        rc = qs_sha256_update(tr, ob + outlen, 36);
         outlen += 36;
     }
     if (rc == QS_OK) rc = qs_sha256_final(tr, th2);
     step(R, QS_T_FIN, ts);
     if (rc) { fail(R, QS_E_CRYPTO, "Finished failed"); goto done; }
-    if (c_send(&C, out, outlen)) goto done;
+    if (c_send(&C, ob, outlen)) goto done;
 
     /* ---- server Finished ---- */
     uint32_t flen;
@@ -461,6 +657,10 @@ done:
     if (have_tx) qs_rl_free(&tx);
     if (have_rx) qs_rl_free(&rx);
     qs_free(sh);
+    qs_free(chbuf);
+    qs_free(obuf);
+    qs_free(sgbuf);
+    if (dk) { qs_pqc_wipe(dk, dklen); qs_free(dk); }
     qs_free(sbuf);
     qs_free(rbuf);
     if (pt) { qs_wipe(pt, P->bytes); qs_free(pt); }

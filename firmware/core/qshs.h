@@ -5,10 +5,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { QS_SUITE_RSA2048 = 1, QS_SUITE_ECDHE_P256 = 2, QS_SUITE_X25519 = 3 };
+enum {
+    QS_SUITE_RSA2048 = 1, QS_SUITE_ECDHE_P256 = 2, QS_SUITE_X25519 = 3,
+    QS_SUITE_MLKEM512_MLDSA44 = 4, QS_SUITE_MLKEM768_MLDSA65 = 5, QS_SUITE_MLKEM1024_MLDSA87 = 6,
+    QS_SUITE_X25519MLKEM768 = 7,
+    QS_SUITE_MAX = 7
+};
 
-/* Step timings, in the order they are reported. */
-enum { QS_T_CONNECT, QS_T_KEYGEN, QS_T_DH, QS_T_VERIFY, QS_T_KDF, QS_T_FIN, QS_T_HS, QS_T_REC, QS_T_TOTAL, QS_T_N };
+/* Step timings, in the order they are reported (names: qs_step_name). */
+enum { QS_T_CONNECT, QS_T_KEYGEN, QS_T_DECAP, QS_T_DH, QS_T_VERIFY, QS_T_SIGN, QS_T_KDF, QS_T_FIN, QS_T_HS, QS_T_REC,
+       QS_T_TOTAL, QS_T_N };
 
 #define QS_HS_MAX_RECORDS 1000000u
 #define QS_HS_MAX_BYTES 16384u
@@ -21,8 +27,9 @@ typedef struct {
     uint32_t bytes;       /* B */
     char host[128];
     uint16_t port;
-    uint8_t pin[32];      /* SHA-256 of the server's SPKI DER */
+    uint8_t pin[32];      /* SHA-256 of the server's cert (SPKI DER, or raw ML-DSA public key) */
     uint32_t timeout_ms;  /* data-plane timeout */
+    int mutual;           /* mutual authentication (HANDSHAKE.md §10.3; suites 4-7 only) */
 } qs_hs_params;
 
 typedef struct {
@@ -34,15 +41,26 @@ typedef struct {
     uint32_t recs;
     int status;              /* QS_OK or enum qs_status */
     char msg[112];
+    uint8_t ck[32];          /* mutual: SHA-256 of the node's ML-DSA public key */
+    int have_ck;
 } qs_op_result;
 
 const char *qs_suite_name(int suite);
 int qs_suite_by_name(const char *name);
+/* Whether a suite allows mutual authentication (suites 4-7). */
+int qs_suite_mutual_ok(int suite);
+/* Event key of a step ("encap" for QS_T_DH under rsa2048). */
+const char *qs_step_name(int step, int suite);
 const char *qs_aead_name(int aead);
 int qs_aead_by_name(const char *name);
 const char *qs_alert_name(int code);
 /* Protocol error code ("E_NET", ...) for a qs_status. */
 const char *qs_status_code(int status);
+
+/* Before a burst, on the workload task: makes the long-term state an operation needs (the node's ML-DSA key for
+ * a mutual burst, generated once per boot and level, HANDSHAKE.md §10.3), so that no operation is charged for it.
+ * qs_hs_op does it itself when it was not done. QS_OK, QS_E_OOM, QS_E_CRYPTO. */
+int qs_hs_prepare(const qs_hs_params *p);
 
 /* Runs one operation; always fills *r (r->status). Never writes to the serial line. */
 void qs_hs_op(const qs_hs_params *p, qs_op_result *r);
