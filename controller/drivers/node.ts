@@ -2,7 +2,8 @@
 // bench and a pseudo-terminal of a virtual node.
 import { EventEmitter } from 'node:events';
 import { Transform, type TransformCallback } from 'node:stream';
-import { SerialPort } from 'serialport';
+import { SerialPortStream } from '@serialport/stream';
+import { NodeLinkBinding } from './serial-binding.js';
 import { ReadlineParser } from '@serialport/parser-readline';
 import { z } from 'zod';
 import { decodeLine, encodeFrame, HOST_MAX_LINE, NODE_MAX_LINE, PROTO_VERSION, type JsonObject } from '../link/frame.js';
@@ -93,7 +94,7 @@ export class NodeLink extends EventEmitter {
   readonly stats: LinkStats = { frames: 0, console: 0, corrupt: 0, orphans: 0 };
   readonly console: string[] = [];
   hello?: Hello;
-  private port?: SerialPort;
+  private port?: SerialPortStream;
   private guard?: LineGuard;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
@@ -108,7 +109,7 @@ export class NodeLink extends EventEmitter {
   }
 
   async open(): Promise<void> {
-    const port = new SerialPort({ path: this.opts.path, baudRate: this.opts.baud, autoOpen: false, hupcl: false });
+    const port = new SerialPortStream({ binding: NodeLinkBinding, path: this.opts.path, baudRate: this.opts.baud, autoOpen: false, hupcl: false });
     await new Promise<void>((res, rej) =>
       port.open((err) => (err ? rej(new LinkError('E_OPEN', `${this.opts.path}: ${err.message}`)) : res())),
     );

@@ -8,6 +8,12 @@ import { SUITES, AEADS } from '../config/campaign.js';
 import { CLASSICAL_SUITES } from '../handshake/wire.js';
 import type { JsonObject } from '../link/frame.js';
 
+/** Marks a promise that a test will assert on later as handled, so an early rejection is not "unhandled". */
+function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
+
 let keys: ServerKeys;
 before(() => {
   keys = generateServerKeys();
@@ -134,7 +140,7 @@ test('a wrong pin fails authentication before any key is used', async () => {
 test('busy, abort, bad arguments and unknown commands are answered with their codes', async () => {
   await withServer(undefined, (srv, port) =>
     withNode('interop-busy', async (link) => {
-      const long = link.request('hs', { host: '127.0.0.1', port, pin: srv.pin('x25519'), suite: 'x25519', n: 100000, records: 0, bytes: 16, aead: 'aes-256-gcm', refresh: 0 }, { idle: true, timeoutMs: 10000 });
+      const long = handled(link.request('hs', { host: '127.0.0.1', port, pin: srv.pin('x25519'), suite: 'x25519', n: 100000, records: 0, bytes: 16, aead: 'aes-256-gcm', refresh: 0 }, { idle: true, timeoutMs: 10000 }));
       await new Promise((r) => setTimeout(r, 100));
       await assert.rejects(link.request('hs', { host: '127.0.0.1', port, pin: srv.pin('x25519'), suite: 'x25519', n: 1, records: 0, bytes: 16, aead: 'aes-256-gcm', refresh: 0 }), (e: unknown) => e instanceof LinkError && e.code === 'E_BUSY');
       const info = await link.request('info');
@@ -165,10 +171,10 @@ test('node console lines and a reset mid-life keep the link usable', async () =>
 test('a killed node closes the link and fails the pending request', async () => {
   await withServer(undefined, (srv, port) =>
     withNode('interop-kill', async (link, vn) => {
-      const p = link.request('hs', { host: '127.0.0.1', port, pin: srv.pin('x25519'), suite: 'x25519', n: 100000, records: 0, bytes: 16, aead: 'aes-256-gcm', refresh: 0 }, { idle: true, timeoutMs: 5000 });
+      const p = handled(link.request('hs', { host: '127.0.0.1', port, pin: srv.pin('x25519'), suite: 'x25519', n: 100000, records: 0, bytes: 16, aead: 'aes-256-gcm', refresh: 0 }, { idle: true, timeoutMs: 5000 }));
       await new Promise((r) => setTimeout(r, 100));
       vn.kill();
-      await assert.rejects(p, (e: unknown) => e instanceof LinkError && ['E_CLOSED', 'E_TIMEOUT'].includes(e.code));
+      await assert.rejects(p, (e: unknown) => e instanceof LinkError && e.code === 'E_CLOSED');
     }),
   );
 });

@@ -7,6 +7,12 @@ import { encodeFrame } from '../link/frame.js';
 import { seededRandom } from '../campaign/runner.js';
 import { PtyPeer } from './peer.js';
 
+/** Marks a promise that a test will assert on later as handled, so an early rejection is not "unhandled". */
+function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
+
 async function pair(): Promise<{ peer: PtyPeer; link: NodeLink }> {
   const peer = new PtyPeer();
   const path = await peer.start();
@@ -38,7 +44,7 @@ test('hello negotiation, then request/response with events', async (t) => {
 test('node error codes come back as LinkError', async (t) => {
   const { peer, link } = await pair();
   t.after(async () => { await link.close(); await peer.stop(); });
-  const p = link.request('nope');
+  const p = handled(link.request('nope'));
   const req = await peer.next();
   await peer.frame({ id: req.id as number, ok: false, err: 'E_CMD', msg: 'unknown command' });
   await assert.rejects(p, (e: unknown) => e instanceof LinkError && e.code === 'E_CMD');
@@ -65,7 +71,7 @@ test('a silent node times out; an idle timeout is refreshed by events', async (t
 test('a node reboot mid-command fails the pending request with E_RESET, and the link goes on', async (t) => {
   const { peer, link } = await pair();
   t.after(async () => { await link.close(); await peer.stop(); });
-  const p = link.request('hs', {}, { timeoutMs: 5000 });
+  const p = handled(link.request('hs', {}, { timeoutMs: 5000 }));
   await peer.next();
   await peer.raw('ets Jun  8 2016 00:22:57\r\nrst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n');
   await peer.frame({ id: 0, ev: 'boot', proto: 1, reason: 'reset' });
@@ -80,7 +86,7 @@ test('the pty closing fails pending requests with E_CLOSED', async (t) => {
   const { peer, link } = await pair();
   t.after(async () => { await link.close(); await peer.stop(); });
   const closed = new Promise((r) => link.once('close', r));
-  const p = link.request('hs', {}, { timeoutMs: 5000 });
+  const p = handled(link.request('hs', {}, { timeoutMs: 5000 }));
   await peer.next();
   await peer.stop();
   await assert.rejects(p, (e: unknown) => e instanceof LinkError && (e.code === 'E_CLOSED'));
