@@ -12,6 +12,8 @@ import { Progress } from '../progress.js';
 import { controllerVersion, gitCommit, resolveUserPath } from '../paths.js';
 import { cleanup } from '../cleanup.js';
 import { HandshakeServer, generateServerKeysAsync, loadOrCreateServerKeys, type ServerOp } from '../handshake/server.js';
+import { FirmwareCBackend, nobleBackend } from '../handshake/pqc-backend.js';
+import { PQ_SUITES } from '../handshake/wire.js';
 
 /** Where records go besides the local store (InfluxDB). A sink failing never stops a run. */
 export type Sink = Pick<Store, 'beginRun' | 'endRun' | 'upsertCell' | 'addOps' | 'addEvent'>;
@@ -159,7 +161,12 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
 
   // A lab keeps its server identity (rig server.keys); otherwise a fresh one per run.
   const keys = rig.server.keys ? loadOrCreateServerKeys(resolveUserPath(rig.server.keys)) : await generateServerKeysAsync();
-  const server = new HandshakeServer({ host: rig.server.bind, port: rig.server.port, keys });
+  const pqc = rig.server.pqc === 'noble' ? nobleBackend : new FirmwareCBackend(2);
+  const server = new HandshakeServer({ host: rig.server.bind, port: rig.server.port, keys, pqc });
+  rec.addEvent({
+    runId: run.id, ts: Date.now(), kind: 'setup',
+    detail: `handshake server: classical crypto by Node's OpenSSL; ML-KEM/ML-DSA by ${pqc.name === 'noble' ? '@noble/post-quantum in the controller' : "the firmware's C library in 2 qslab-pqc worker processes"}`,
+  });
   const serverOps = new Map<string, ServerOp>();
   server.onOp((op) => {
     if (op.cr) serverOps.set(op.cr, op);
@@ -263,6 +270,7 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
     if (o.signal?.aborted) rec.addEvent({ runId: run.id, ts: Date.now(), kind: 'interrupt', detail: String(o.signal.reason ?? 'aborted') });
     await shutDown(nodes);
     await server.close();
+    await pqc.close();
     unregisterServer();
     summary.durationS = (Date.now() - t0) / 1000;
     rec.endRun(run.id, summary.status === 'running' ? 'failed' : summary.status, new Date().toISOString());
@@ -307,6 +315,7 @@ async function runCell(
       {
         suite: cell.suite, host: o.rig.value.server.advertise, port, n: cell.ops, records: cell.records, bytes: cell.bytes,
         aead: cell.aead, refresh: cell.refresh, pin,
+        ...(c.mutual && (PQ_SUITES as readonly string[]).includes(cell.suite) ? { mutual: true } : {}),
       },
       {
         idle: true,

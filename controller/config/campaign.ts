@@ -16,6 +16,8 @@ export const campaignSchema = z.strictObject({
   nodes: z.union([z.literal('all'), z.array(z.string()).min(1)]).default('all'),
   handshakes: z.number().int().min(1).max(100000),
   repetitions: z.number().int().min(1).max(1000).default(1),
+  // Post-quantum suites only: the node also authenticates with its own ML-DSA key (ClientAuth).
+  mutual: z.boolean().default(false),
   records: z
     .strictObject({
       count: z.number().int().min(0).max(100000).default(10),

@@ -49,8 +49,11 @@ export const rigSchema = z.strictObject({
       advertise: z.string().default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(0),
       keys: z.string().optional(),
+      // Server-side ML-KEM/ML-DSA: the firmware's C library in worker processes (fast, like a real server)
+      // or @noble/post-quantum in the controller (independent of the firmware's code, ~10x slower).
+      pqc: z.enum(['firmware-c', 'noble']).default('firmware-c'),
     })
-    .default({ bind: '127.0.0.1', advertise: '127.0.0.1', port: 0 }),
+    .default({ bind: '127.0.0.1', advertise: '127.0.0.1', port: 0, pqc: 'firmware-c' }),
   storage: z
     .strictObject({
       sqlite: z.string().default('.qslab/qslab.db'),

@@ -31,7 +31,9 @@ function eofAwareRead(port: BasePort & PollingPort) {
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK' && code !== 'EINTR') throw e;
-        if (!port.poller) throw e;
+        // The port may have been closed while the read was in flight; its poller is gone then (touching it
+        // would crash the native binding).
+        if (!port.isOpen || port.fd === null || !port.poller) throw new CanceledError('Port is not open');
         await new Promise<void>((res, rej) => port.poller!.once('readable', (err) => (err ? rej(err) : res())));
       }
     }

@@ -8,6 +8,7 @@
 // @noble/post-quantum; no thread-pool hops). Every connection reports one ServerOp (timings, sizes, outcome;
 // never key material) to the onOp listeners once its socket has closed.
 
+import { nobleBackend, type PqcBackend } from './pqc-backend.js';
 import {
   constants as C, createECDH, createPublicKey, diffieHellman, generateKeyPairSync, privateDecrypt, randomBytes, sign,
   type KeyObject,
@@ -49,6 +50,8 @@ export interface HandshakeServerOptions {
   fault?: Fault;
   /** Max wait for the client's next message, handshake and record phase alike (default 10000 ms). */
   recordTimeoutMs?: number;
+  /** Who does the server's ML-KEM encapsulation and ML-DSA signing (default: noble in this process). */
+  pqc?: PqcBackend;
 }
 
 /** One connection as the server saw it. Contains no key material. */
@@ -139,6 +142,7 @@ const usSince = (t0: bigint, t1: bigint): number => Number(t1 - t0) / 1000;
 export class HandshakeServer {
   private readonly opts: HandshakeServerOptions;
   private readonly timeoutMs: number;
+  private readonly pqc: PqcBackend;
   private id: Identity | undefined;
   private presented: Identity | undefined; // differs from `id` under fault 'wrong-key'
   private pins = new Map<SuiteName, string>();
@@ -152,6 +156,7 @@ export class HandshakeServer {
   constructor(opts: HandshakeServerOptions = {}) {
     this.opts = { ...opts };
     this.timeoutMs = opts.recordTimeoutMs ?? 10_000;
+    this.pqc = opts.pqc ?? nobleBackend;
     if (opts.fault !== undefined && !FAULTS.includes(opts.fault)) throw new Error(`unknown fault '${String(opts.fault)}'`);
     if (opts.keys) this.setIdentity(opts.keys);
   }
@@ -379,9 +384,9 @@ export class HandshakeServer {
         }),
       };
     };
-    const encaps = (ek: Buffer): { ct: Uint8Array; ss: Uint8Array } => {
+    const encaps = async (ek: Buffer): Promise<{ ct: Uint8Array; ss: Uint8Array }> => {
       try {
-        return kem(info.kem!).encaps(ek);
+        return await this.pqc.encaps(info.kem!, ek);
       } catch {
         throw new Abort('handshake_failure', 'invalid client key share (ML-KEM encapsulation key)', 'handshake_failure');
       }
@@ -399,7 +404,7 @@ export class HandshakeServer {
         share = x.pub;
         derive = x.derive;
       } else if (info.kex === 'mlkem') {
-        const { ct, ss } = encaps(ch.share);
+        const { ct, ss } = await encaps(ch.share);
         share = Buffer.from(ct);
         const z = Buffer.from(ss);
         wipe(ss);
@@ -407,7 +412,7 @@ export class HandshakeServer {
       } else {
         // x25519mlkem768: ML-KEM-768 first, then X25519 (§10.1)
         const ekLen = kem(info.kem!).ekLen;
-        const { ct, ss } = encaps(ch.share.subarray(0, ekLen));
+        const { ct, ss } = await encaps(ch.share.subarray(0, ekLen));
         const x = x25519Pair(ch.share.subarray(ekLen));
         share = Buffer.concat([ct, x.pub]);
         const ssKem = Buffer.from(ss);
@@ -433,7 +438,7 @@ export class HandshakeServer {
       if (info.auth === 'mldsa') {
         const key = ident.mldsa[info.dsa!];
         cert = key.pk;
-        sig = Buffer.from(dsa(info.dsa!).sign(signed, key.sk));
+        sig = Buffer.from(await this.pqc.sign(info.dsa!, signed, key.sk));
         if (fault === 'bad-sig') sig[0]! ^= 0x01; // c~ (the challenge hash): never verifies
       } else {
         cert = ident.ecdsaSpki;

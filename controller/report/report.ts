@@ -91,6 +91,7 @@ function envRows(d: ReportData): [string, string][] {
     ['virtual or real', r.virtual ? `VIRTUAL — ${r.virtualParts.join('; ')}` : 'real hardware'],
     ['controller', `qslab ${r.controllerVersion}, commit ${r.gitCommit}`],
     ['firmware', builds.join('; ')],
+    ...d.events.filter((e) => e.kind === 'setup').map((e): [string, string] => ['setup', e.detail]),
     ['seed', String(r.seed)],
     ['started', r.startedAt],
     ['ended', r.endedAt ?? '–'],
@@ -125,9 +126,10 @@ export function renderMarkdown(d: ReportData): string {
     for (const c of failed) out.push(`| ${c.cellId} | ${c.status} | ${c.attempts} | ${(c.error ?? '').replace(/\|/g, '\\|')} |`);
     out.push('');
   }
-  if (d.events.length) {
+  const events = d.events.filter((e) => e.kind !== 'setup');
+  if (events.length) {
     out.push('## Events', '');
-    for (const e of d.events.slice(0, 200)) out.push(`- ${new Date(e.ts).toISOString()} ${e.kind}${e.node ? ` [${e.node}]` : ''}: ${e.detail}`);
+    for (const e of events.slice(0, 200)) out.push(`- ${new Date(e.ts).toISOString()} ${e.kind}${e.node ? ` [${e.node}]` : ''}: ${e.detail}`);
     out.push('');
   }
   out.push('## Campaign file', '', '```yaml', d.run.campaignText.trimEnd(), '```', '');
@@ -177,7 +179,8 @@ export function renderHtml(d: ReportData): string {
   }
   const failed = d.cells.filter((c) => c.status !== 'ok');
   if (failed.length) body.push('<h2>Cells not completed</h2>', table(['cell', 'status', 'attempts', 'reason'], failed.map((c) => [c.cellId, c.status, String(c.attempts), c.error ?? ''])));
-  if (d.events.length) body.push('<h2>Events</h2><ul>', ...d.events.slice(0, 200).map((e) => `<li>${esc(`${new Date(e.ts).toISOString()} ${e.kind}${e.node ? ` [${e.node}]` : ''}: ${e.detail}`)}</li>`), '</ul>');
+  const events = d.events.filter((e) => e.kind !== 'setup');
+  if (events.length) body.push('<h2>Events</h2><ul>', ...events.slice(0, 200).map((e) => `<li>${esc(`${new Date(e.ts).toISOString()} ${e.kind}${e.node ? ` [${e.node}]` : ''}: ${e.detail}`)}</li>`), '</ul>');
   body.push('<h2>Campaign file</h2>', `<pre>${esc(d.run.campaignText)}</pre>`);
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(`qslab report ${d.run.id}`)}</title><style>
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#111}table{border-collapse:collapse;margin:.5em 0 1.5em}

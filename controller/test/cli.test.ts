@@ -83,3 +83,27 @@ test('run --json, then runs and report latest', async () => {
   assert.equal(none.code, 2);
   rmSync(dir, { recursive: true, force: true });
 });
+
+test('pqc kat: shipped vectors pass; a wrong expected value makes it exit 1 and name the case', async () => {
+  const ok = await qslab(['pqc', 'kat', '--alg', 'ml-kem-512,ml-dsa-44', '--json']);
+  assert.equal(ok.code, 0, ok.stderr);
+  const j = JSON.parse(ok.stdout) as { results: { alg: string; mode: string; passed: number; failed: number; skipped: number }[]; failed: number };
+  assert.equal(j.failed, 0);
+  assert.deepEqual(new Set(j.results.map((r) => `${r.alg} ${r.mode}`)), new Set(['ml-kem-512 keyGen', 'ml-kem-512 encapDecap', 'ml-dsa-44 keyGen', 'ml-dsa-44 sigGen', 'ml-dsa-44 sigVer']));
+  assert.ok(j.results.every((r) => r.passed > 0 && r.skipped === 0));
+
+  const dir = mkdtempSync(join(tmpdir(), 'qslab-kat-'));
+  const acvp = JSON.parse(readFileSync(join(ROOT, 'fixtures/kat/ML-KEM-keyGen-FIPS203.json'), 'utf8')) as { testGroups: { parameterSet: string; tests: { tcId: number; ek: string }[] }[] };
+  const g = acvp.testGroups.find((x) => x.parameterSet === 'ML-KEM-768')!;
+  const t = g.tests[0]!;
+  t.ek = (t.ek[0] === '0' ? '1' : '0') + t.ek.slice(1);
+  const bad = join(dir, 'bad.json');
+  writeFileSync(bad, JSON.stringify(acvp));
+  const r = await qslab(['pqc', 'kat', '--alg', 'ml-kem-768', '--vectors', bad]);
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, new RegExp(`tcId ${t.tcId}`));
+  assert.match(r.stdout, /1 failed/);
+  const wrong = await qslab(['pqc', 'kat', '--alg', 'ml-dsa-65', '--vectors', bad]);
+  assert.equal(wrong.code, 2, 'an ML-KEM file given for an ML-DSA algorithm is a usage error');
+  rmSync(dir, { recursive: true, force: true });
+});
