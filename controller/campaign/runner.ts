@@ -12,7 +12,7 @@ import { Progress } from '../progress.js';
 import { controllerVersion, gitCommit, resolveUserPath } from '../paths.js';
 import { cleanup } from '../cleanup.js';
 import { HandshakeServer, generateServerKeysAsync, loadOrCreateServerKeys, type ServerOp } from '../handshake/server.js';
-import { FirmwareCBackend, nobleBackend } from '../handshake/pqc-backend.js';
+import { FirmwareCBackend, nobleBackend, type PqcBackend } from '../handshake/pqc-backend.js';
 import { PQ_SUITES } from '../handshake/wire.js';
 
 /** Where records go besides the local store (InfluxDB). A sink failing never stops a run. */
@@ -159,27 +159,31 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
   const log = (s: string) => { if (!o.quiet) process.stderr.write(`${s}\n`); };
   log(`run ${run.id}: campaign ${c.name} (${basename(o.campaign.file)}) on rig ${rig.name}`);
 
-  // A lab keeps its server identity (rig server.keys); otherwise a fresh one per run.
-  const keys = rig.server.keys ? loadOrCreateServerKeys(resolveUserPath(rig.server.keys)) : await generateServerKeysAsync();
-  const pqc = rig.server.pqc === 'noble' ? nobleBackend : new FirmwareCBackend(2);
-  const server = new HandshakeServer({ host: rig.server.bind, port: rig.server.port, keys, pqc });
-  rec.addEvent({
-    runId: run.id, ts: Date.now(), kind: 'setup',
-    detail: `handshake server: classical crypto by Node's OpenSSL; ML-KEM/ML-DSA by ${pqc.name === 'noble' ? '@noble/post-quantum in the controller' : "the firmware's C library in 2 qslab-pqc worker processes"}`,
-  });
-  const serverOps = new Map<string, ServerOp>();
-  server.onOp((op) => {
-    if (op.cr) serverOps.set(op.cr, op);
-  });
-  const { port } = await server.start();
-  const unregisterServer = cleanup.add('handshake server', () => server.close());
-
   const summary: RunSummary = {
     runId: run.id, status: 'running', durationS: 0, nodes: [],
     cells: { total: 0, ok: 0, failed: 0, skipped: 0 }, ops: { total: 0, ok: 0, failed: 0 }, failures: [],
   };
   let nodes: ReadyNode[] = [];
+  let server: HandshakeServer | undefined;
+  let pqc: PqcBackend | undefined;
+  let unregisterServer: () => void = () => {};
   try {
+    // A lab keeps its server identity (rig server.keys); otherwise a fresh one per run.
+    const keys = rig.server.keys ? loadOrCreateServerKeys(resolveUserPath(rig.server.keys)) : await generateServerKeysAsync();
+    pqc = rig.server.pqc === 'noble' ? nobleBackend : new FirmwareCBackend(2);
+    server = new HandshakeServer({ host: rig.server.bind, port: rig.server.port, keys, pqc });
+    rec.addEvent({
+      runId: run.id, ts: Date.now(), kind: 'setup',
+      detail: `handshake server: classical crypto by Node's OpenSSL; ML-KEM/ML-DSA by ${pqc.name === 'noble' ? '@noble/post-quantum in the controller' : "the firmware's C library in 2 qslab-pqc worker processes"}`,
+    });
+    const serverOps = new Map<string, ServerOp>();
+    server.onOp((op) => {
+      if (op.cr) serverOps.set(op.cr, op);
+    });
+    const { port } = await server.start();
+    const srv = server;
+    unregisterServer = cleanup.add('handshake server', () => srv.close());
+
     const up = await bringUpAll(rig, wanted);
     nodes = up.ready;
     for (const n of up.ready) summary.nodes.push({ name: n.spec.name, board: n.spec.board, build: n.hello.build, fw: n.hello.fw, ok: true });
@@ -234,7 +238,7 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
         cell.status = 'running';
         for (let attempt = 1; attempt <= 1 + c.retries; attempt++) {
           cell.attempts = attempt;
-          const res = await runCell(o, rec, run, cell, node, attempt, port, server.pin(p.suite), serverOps, progress);
+          const res = await runCell(o, rec, run, cell, node, attempt, port, srv.pin(p.suite), serverOps, progress);
           summary.ops.total += res.ok + res.failed;
           summary.ops.ok += res.ok;
           summary.ops.failed += res.failed;
@@ -269,8 +273,8 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
     if (o.signal?.aborted && summary.status === 'running') summary.status = 'interrupted';
     if (o.signal?.aborted) rec.addEvent({ runId: run.id, ts: Date.now(), kind: 'interrupt', detail: String(o.signal.reason ?? 'aborted') });
     await shutDown(nodes);
-    await server.close();
-    await pqc.close();
+    await server?.close();
+    await pqc?.close();
     unregisterServer();
     summary.durationS = (Date.now() - t0) / 1000;
     rec.endRun(run.id, summary.status === 'running' ? 'failed' : summary.status, new Date().toISOString());
