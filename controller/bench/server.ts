@@ -1,14 +1,14 @@
 // Loopback throughput of the QSHS/1 server: the server runs in this process, clients (node-crypto mode of
 // client.ts) in separate worker processes, so server CPU per handshake is measured on its own.
 //
-//   node dist/controller/handshake/bench.js [--n 3000] [--conc 8] [--procs 2] [--records 0] [--bytes 256]
+//   node dist/controller/bench/server.js [--n 3000] [--conc 8] [--procs 2] [--records 0] [--bytes 256]
 //                                           [--refresh 0] [--aead aes-256-gcm] [--suite all|<name>]
 
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { runClient } from './client.js';
-import { generateServerKeys, HandshakeServer, type ServerOp } from './server.js';
-import { isAeadName, isSuiteName, SUITES, type AeadName, type SuiteName } from './wire.js';
+import { runClient } from '../handshake/client.js';
+import { generateServerKeys, HandshakeServer, type ServerOp } from '../handshake/server.js';
+import { isAeadName, isSuiteName, SUITES, type AeadName, type SuiteName } from '../handshake/wire.js';
 
 interface WorkerJob {
   host: string; port: number; suite: SuiteName; aead: AeadName; pin: string;
