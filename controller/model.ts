@@ -67,6 +67,7 @@ export interface OpRecord {
   stack: number;              // stack high-water bytes
   cpu: number;                // CPU busy % of the workload task
   hostUs?: number;            // controller wall time for the same op on the server side (µs)
+  keyIds?: string[];          // ids of the QKD keys the op used, in order (never key material)
   ts: number;                 // host time the result arrived, ms since epoch
 }
 

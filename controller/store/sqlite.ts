@@ -7,7 +7,7 @@ import { dirname, resolve } from 'node:path';
 import type { CellInfo, OpRecord, RunEvent, RunInfo, RunStatus, Store } from '../model.js';
 
 /** Schema version this code writes. Migrations below bring older files up to it. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** MIGRATIONS[i] takes a store from version i to version i + 1. Never edit a shipped entry; append. */
 const MIGRATIONS: string[] = [
@@ -92,6 +92,8 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX events_run ON events(run_id, ts);
   `,
+  // v2: ids of the QKD keys an operation used (JSON array of key_IDs; never key material).
+  `ALTER TABLE ops ADD COLUMN key_ids TEXT;`,
 ];
 
 interface RunRow {
@@ -108,7 +110,7 @@ interface OpRow {
   run_id: string; cell_id: string; node: string; board: string; suite: string; profile: string; attempt: number;
   idx: number; ok: number; err: string | null; msg: string | null; t: string; hs_tx: number; hs_rx: number;
   rec_tx: number; rec_rx: number; recs: number; heap: number; stack: number; cpu: number; host_us: number | null;
-  ts: number;
+  ts: number; key_ids: string | null;
 }
 interface EventRow { run_id: string; ts: number; kind: string; node: string | null; cell_id: string | null; detail: string }
 
@@ -145,6 +147,7 @@ function opFromRow(r: OpRow): OpRecord {
   if (r.err !== null) op.err = r.err;
   if (r.msg !== null) op.msg = r.msg;
   if (r.host_us !== null) op.hostUs = r.host_us;
+  if (r.key_ids !== null) op.keyIds = JSON.parse(r.key_ids) as string[];
   return op;
 }
 
@@ -203,9 +206,9 @@ function prepare(db: Database.Database) {
         started_at = excluded.started_at, ended_at = excluded.ended_at`),
     insertOp: db.prepare(`
       INSERT INTO ops (run_id, cell_id, node, board, suite, profile, attempt, idx, ok, err, msg, t, hs_tx, hs_rx,
-                       rec_tx, rec_rx, recs, heap, stack, cpu, host_us, ts)
+                       rec_tx, rec_rx, recs, heap, stack, cpu, host_us, ts, key_ids)
       VALUES (@run_id, @cell_id, @node, @board, @suite, @profile, @attempt, @idx, @ok, @err, @msg, @t, @hs_tx,
-              @hs_rx, @rec_tx, @rec_rx, @recs, @heap, @stack, @cpu, @host_us, @ts)`),
+              @hs_rx, @rec_tx, @rec_rx, @recs, @heap, @stack, @cpu, @host_us, @ts, @key_ids)`),
     insertEvent: db.prepare(
       'INSERT INTO events (run_id, ts, kind, node, cell_id, detail) VALUES (@run_id, @ts, @kind, @node, @cell_id, @detail)',
     ),
@@ -332,6 +335,7 @@ function opParams(op: OpRecord) {
     attempt: op.attempt, idx: op.index, ok: op.ok ? 1 : 0, err: op.err ?? null, msg: op.msg ?? null,
     t: JSON.stringify(op.t), hs_tx: op.hsTx, hs_rx: op.hsRx, rec_tx: op.recTx, rec_rx: op.recRx, recs: op.recs,
     heap: op.heap, stack: op.stack, cpu: op.cpu, host_us: op.hostUs ?? null, ts: op.ts,
+    key_ids: op.keyIds ? JSON.stringify(op.keyIds) : null,
   };
 }
 

@@ -126,7 +126,7 @@ test('sqlite: file store creates parent dirs, uses WAL, and keeps data across re
       assert.equal(b.getEvents('r1').length, 1);
       // migration bookkeeping ran once
       const versions = b.db.prepare('SELECT version FROM schema_version').all();
-      assert.deepEqual(versions, [{ version: SCHEMA_VERSION }]);
+      assert.deepEqual(versions, Array.from({ length: SCHEMA_VERSION }, (_, i) => ({ version: i + 1 })), 'one row per applied migration');
     } finally {
       b.close();
     }
@@ -143,7 +143,7 @@ test('sqlite: a store from a newer schema is refused with a clear message', () =
     const raw = new Database(path);
     raw.prepare('INSERT INTO schema_version (version, applied_at) VALUES (?, ?)').run(SCHEMA_VERSION + 1, 'later');
     raw.close();
-    assert.throws(() => openStore(path), /schema_version 2 is newer than this controller supports \(1\)/);
+    assert.throws(() => openStore(path), new RegExp(`schema_version ${SCHEMA_VERSION + 1} is newer than this controller supports \\(${SCHEMA_VERSION}\\)`));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -196,6 +196,35 @@ test('sqlite: a process killed (SIGKILL) inside a batch keeps every earlier batc
     } finally {
       store.close();
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sqlite: a v1 store is migrated to v2 and keeps its ops; QKD key ids round-trip', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'qslab-migrate-'));
+  const path = join(dir, 'v1.db');
+  try {
+    // Make a v1 store: today's schema with the v2 step undone, holding one op.
+    const s0 = openStore(path);
+    s0.beginRun(run('old', '2026-11-25T00:00:00Z'));
+    s0.addOps([op('old', 'c0', 0)]);
+    s0.close();
+    const raw = new Database(path);
+    raw.exec('ALTER TABLE ops DROP COLUMN key_ids; DELETE FROM schema_version WHERE version = 2;');
+    raw.close();
+
+    const s = openStore(path);
+    assert.equal(s.schemaVersion(), SCHEMA_VERSION);
+    assert.equal(s.getOps('old').length, 1, 'ops written before the migration are kept');
+    assert.equal(s.getOps('old')[0]!.keyIds, undefined);
+    s.beginRun(run('mig', '2026-11-26T00:00:00Z'));
+    const withIds = op('mig', 'c1', 0, { keyIds: ['3f1c2b4a-0000-4000-8000-000000000001', '3f1c2b4a-0000-4000-8000-000000000002'] });
+    s.addOps([withIds, op('mig', 'c1', 1)]);
+    const got = s.getOps('mig');
+    assert.deepEqual(got[0]!.keyIds, withIds.keyIds);
+    assert.equal(got[1]!.keyIds, undefined);
+    s.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
