@@ -20,6 +20,7 @@ import { PqcTool } from './pqc/tool.js';
 import { runMlkemKat } from './pqc/kat-mlkem.js';
 import { runMldsaKat } from './pqc/kat-mldsa.js';
 import { benchNode, formatBenchTable, opsOf, type BenchRow } from './pqc/bench-node.js';
+import { registerKmeCommands } from './kme/cli.js';
 
 export const EXIT = { ok: 0, failed: 1, input: 2, internal: 3, sigint: 130, sigterm: 143 } as const;
 
@@ -253,6 +254,8 @@ benchCmd
       await shutDown(ready);
     }
   });
+
+registerKmeCommands(program);
 
 async function main(): Promise<void> {
   try {
