@@ -21,6 +21,7 @@ import { runMlkemKat } from './pqc/kat-mlkem.js';
 import { runMldsaKat } from './pqc/kat-mldsa.js';
 import { benchNode, formatBenchTable, opsOf, type BenchRow } from './pqc/bench-node.js';
 import { registerKmeCommands } from './kme/cli.js';
+import { registerQkdCommands } from './qkd/cli.js';
 
 export const EXIT = { ok: 0, failed: 1, input: 2, internal: 3, sigint: 130, sigterm: 143 } as const;
 
@@ -79,6 +80,7 @@ program
           `cells: ${summary.cells.ok} ok, ${summary.cells.failed} failed, ${summary.cells.skipped} skipped of ${summary.cells.total}`,
           `operations: ${summary.ops.ok} ok, ${summary.ops.failed} failed`,
           ...summary.failures.slice(0, 10).map((f) => `  failed ${f.cellId}: ${f.error}`),
+          ...summary.checks.map((ch) => `check ${ch.ok ? 'passed' : 'FAILED'}: ${ch.name}: ${ch.detail}`),
         ];
         if (influxResult) lines.push(`influxdb: ${influxResult.written} points written, ${influxResult.spooledLines} spooled (replay with "qslab push")`);
         if (report) lines.push(`report: ${show(report.html)}`, `        ${show(report.markdown)}`);
@@ -255,6 +257,7 @@ benchCmd
     }
   });
 
+registerQkdCommands(program);
 registerKmeCommands(program);
 
 async function main(): Promise<void> {

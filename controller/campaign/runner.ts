@@ -9,11 +9,15 @@ import type { CellInfo, OpRecord, RunInfo, RunStatus, Store } from '../model.js'
 import { LinkError } from '../drivers/node.js';
 import { bringUpAll, recover, shutDown, type ReadyNode } from '../rig/strategy.js';
 import { Progress } from '../progress.js';
-import { controllerVersion, gitCommit, resolveUserPath } from '../paths.js';
+import { controllerVersion, gitCommit, resolveUserPath, ROOT } from '../paths.js';
 import { cleanup } from '../cleanup.js';
 import { HandshakeServer, generateServerKeysAsync, loadOrCreateServerKeys, type ServerOp } from '../handshake/server.js';
 import { FirmwareCBackend, nobleBackend, type PqcBackend } from '../handshake/pqc-backend.js';
-import { PQ_SUITES } from '../handshake/wire.js';
+import { PQ_SUITES, QKD_SUITES } from '../handshake/wire.js';
+import type { ServerKeys } from '../handshake/keys.js';
+import { startKmePair, type KmePair } from '../kme/serve.js';
+import { QkdSupply, PoolEmpty, MASTER_SAE, saeOf, keysPerOp, opsPerBatch, type Provisioned } from './qkd-supply.js';
+import { join } from 'node:path';
 
 /** Where records go besides the local store (InfluxDB). A sink failing never stops a run. */
 export type Sink = Pick<Store, 'beginRun' | 'endRun' | 'upsertCell' | 'addOps' | 'addEvent'>;
@@ -62,6 +66,7 @@ export interface RunSummary {
   cells: { total: number; ok: number; failed: number; skipped: number };
   ops: { total: number; ok: number; failed: number };
   failures: { cellId: string; error: string }[];
+  checks: { name: string; ok: boolean; detail: string }[];
 }
 
 /** mulberry32: small, seeded, good enough to order cells reproducibly. */
@@ -138,6 +143,9 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
   if (rig.nodes.some((n) => wanted.includes(n.name) && n.kind === 'virtual')) {
     virtualParts.push('nodes: firmware POSIX build on pseudo-terminals (host CPU, not the board)', 'data plane: loopback TCP, no impairment');
   }
+  if (c.suites.some((s) => (QKD_SUITES as readonly string[]).includes(s))) {
+    virtualParts.push('QKD: simulated quantum link (controller/qkd) feeding emulated ETSI GS QKD 014 key managers');
+  }
   const run: RunInfo = {
     id: runIdFor(c.name),
     campaign: c.name,
@@ -161,12 +169,14 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
 
   const summary: RunSummary = {
     runId: run.id, status: 'running', durationS: 0, nodes: [],
-    cells: { total: 0, ok: 0, failed: 0, skipped: 0 }, ops: { total: 0, ok: 0, failed: 0 }, failures: [],
+    cells: { total: 0, ok: 0, failed: 0, skipped: 0 }, ops: { total: 0, ok: 0, failed: 0 }, failures: [], checks: [],
   };
   let nodes: ReadyNode[] = [];
   let server: HandshakeServer | undefined;
   let pqc: PqcBackend | undefined;
   let unregisterServer: () => void = () => {};
+  let kme: KmePair | undefined;
+  let qkd: QkdSupply | undefined;
   try {
     // A lab keeps its server identity (rig server.keys); otherwise a fresh one per run.
     const keys = rig.server.keys ? loadOrCreateServerKeys(resolveUserPath(rig.server.keys)) : await generateServerKeysAsync();
@@ -183,6 +193,17 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
     const { port } = await server.start();
     const srv = server;
     unregisterServer = cleanup.add('handshake server', () => srv.close());
+    if (c.suites.some((s) => (QKD_SUITES as readonly string[]).includes(s))) {
+      kme = await startKmePair({
+        dir: join(ROOT, '.qslab', 'kme'), masterSae: MASTER_SAE, slaveSaes: wanted.map(saeOf), keySize: c.qkd.key_bits,
+        ...(c.qkd.rate_bps ? { rateBps: c.qkd.rate_bps } : { link: { protocol: c.qkd.link?.protocol ?? 'bb84', distanceKm: c.qkd.link?.distance_km ?? 10 } }),
+      });
+      qkd = new QkdSupply(kme, c.qkd.key_bits);
+      rec.addEvent({
+        runId: run.id, ts: Date.now(), kind: 'setup',
+        detail: `QKD: ETSI GS QKD 014 key manager pair (HTTPS, mutual TLS) fed by an emulated ${c.qkd.rate_bps ? 'link' : `${c.qkd.link?.protocol ?? 'bb84'} link of ${c.qkd.link?.distance_km ?? 10} km`} at ${kme.rate.rateBps.toFixed(0)} bit/s secret key rate; keys reach nodes over serial (trusted-node delivery); empty pool policy: ${c.qkd.policy}`,
+      });
+    }
 
     const up = await bringUpAll(rig, wanted);
     nodes = up.ready;
@@ -198,6 +219,7 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
     const plan = planCells(c, wanted);
     summary.cells.total = plan.length;
     const progress = new Progress(plan.length * c.handshakes, `${c.name} (ops)`, process.stderr, !!o.quiet);
+    const ctx: RunContext = { port, server: srv, serverOps, progress, keys, pqc, ...(qkd ? { qkd } : {}) };
     let cellsDone = 0;
     const base = (p: PlannedCell): CellInfo => {
       const n = nodes.find((x) => x.spec.name === p.node);
@@ -238,7 +260,7 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
         cell.status = 'running';
         for (let attempt = 1; attempt <= 1 + c.retries; attempt++) {
           cell.attempts = attempt;
-          const res = await runCell(o, rec, run, cell, node, attempt, port, srv.pin(p.suite), serverOps, progress);
+          const res = await runCell(o, rec, run, cell, node, attempt, ctx);
           summary.ops.total += res.ok + res.failed;
           summary.ops.ok += res.ok;
           summary.ops.failed += res.failed;
@@ -264,7 +286,9 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
     };
     await Promise.all(wanted.map((n) => worker(n)));
     progress.finish();
-    summary.status = o.signal?.aborted ? 'interrupted' : summary.cells.failed > 0 ? 'failed' : 'completed';
+    summary.checks = evaluateChecks(c, o.store.getOps(run.id));
+    for (const ch of summary.checks) rec.addEvent({ runId: run.id, ts: Date.now(), kind: ch.ok ? 'check-passed' : 'check-failed', detail: `${ch.name}: ${ch.detail}` });
+    summary.status = o.signal?.aborted ? 'interrupted' : summary.cells.failed > 0 || summary.checks.some((x) => !x.ok) ? 'failed' : 'completed';
   } catch (e) {
     summary.status = 'failed';
     rec.addEvent({ runId: run.id, ts: Date.now(), kind: 'error', detail: (e as Error).message });
@@ -275,11 +299,36 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
     await shutDown(nodes);
     await server?.close();
     await pqc?.close();
+    await qkd?.close();
+    await kme?.stop();
     unregisterServer();
     summary.durationS = (Date.now() - t0) / 1000;
     rec.endRun(run.id, summary.status === 'running' ? 'failed' : summary.status, new Date().toISOString());
   }
   return summary;
+}
+
+/** The campaign's `checks`, evaluated on what the store holds for the run. */
+export function evaluateChecks(c: Campaign, ops: OpRecord[]): { name: string; ok: boolean; detail: string }[] {
+  const out: { name: string; ok: boolean; detail: string }[] = [];
+  const k = c.checks;
+  if (!k) return out;
+  const good = ops.filter((x) => x.ok);
+  if (k.min_record_exchanges !== undefined) {
+    const n = good.reduce((a, x) => a + x.recs, 0);
+    out.push({ name: 'record exchanges', ok: n >= k.min_record_exchanges, detail: `${n} records exchanged and echoed intact by successful operations (need ≥ ${k.min_record_exchanges})` });
+  }
+  if (k.no_key_reuse) {
+    const ids = ops.flatMap((x) => x.keyIds ?? []);
+    const dup = ids.length - new Set(ids).size;
+    out.push({ name: 'no QKD key reuse', ok: dup === 0 && ids.length > 0, detail: `${ids.length} QKD key_IDs used, ${new Set(ids).size} distinct, ${dup} reused` });
+  }
+  if (k.max_failed_ops !== undefined) {
+    const failed = ops.length - good.length;
+    const reasons = [...new Set(ops.filter((x) => !x.ok).map((x) => x.err ?? 'unknown'))].join(', ');
+    out.push({ name: 'failed operations', ok: failed <= k.max_failed_ops, detail: `${failed} of ${ops.length} operations failed (allowed ${k.max_failed_ops})${reasons ? `: ${reasons}` : ''}` });
+  }
+  return out;
 }
 
 interface CellResult {
@@ -288,10 +337,21 @@ interface CellResult {
   error?: string;
 }
 
-async function runCell(
-  o: RunOptions, rec: Sink, run: RunInfo, cell: CellInfo, node: ReadyNode, attempt: number, port: number, pin: string,
-  serverOps: Map<string, ServerOp>, progress: Progress,
-): Promise<CellResult> {
+/** What every cell of a run shares: the main handshake server and, for QKD suites, the key supply. */
+interface RunContext {
+  port: number;
+  server: HandshakeServer;
+  serverOps: Map<string, ServerOp>;
+  progress: Progress;
+  keys: ServerKeys;
+  pqc: PqcBackend;
+  qkd?: QkdSupply;
+}
+
+/** A QKD suite whose pool ran dry falls back to the same exchange without QKD (policy 'fallback'). */
+const QKD_FALLBACK: Record<string, string> = { 'qkd-mlkem768': 'mlkem768-mldsa65', 'qkd-x25519mlkem768': 'x25519mlkem768' };
+
+async function runCell(o: RunOptions, rec: Sink, run: RunInfo, cell: CellInfo, node: ReadyNode, attempt: number, ctx: RunContext): Promise<CellResult> {
   const c = o.campaign.value;
   const res: CellResult = { ok: 0, failed: 0 };
   const buffer: (OpRecord & { cr?: string })[] = [];
@@ -301,62 +361,99 @@ async function runCell(
     const ready = final ? buffer.splice(0) : buffer.splice(0, Math.max(0, buffer.length - 16));
     if (!ready.length) return;
     for (const op of ready) {
-      const s = op.cr ? serverOps.get(op.cr) : undefined;
+      const s = op.cr ? ctx.serverOps.get(op.cr) : undefined;
       if (s) {
         op.hostUs = s.wallUs;
-        serverOps.delete(op.cr!);
+        if (s.qkdKeyIds.length) op.keyIds = s.qkdKeyIds;
+        ctx.serverOps.delete(op.cr!);
       }
       delete op.cr;
     }
     rec.addOps(ready);
   };
+  const event = (kind: string, detail: string) => rec.addEvent({ runId: run.id, ts: Date.now(), kind, node: cell.node, cellId: cell.cellId, detail });
   const onAbort = () => void node.link.request('abort', {}, { timeoutMs: 1000 }).catch(() => undefined);
   o.signal?.addEventListener('abort', onAbort, { once: true });
+  const deadline = Date.now() + c.timeouts.cell_s * 1000;
   const cellTimer = setTimeout(onAbort, c.timeouts.cell_s * 1000);
+  const isQkd = (QKD_SUITES as readonly string[]).includes(cell.suite);
+  const burstSize = isQkd ? opsPerBatch(cell.records, cell.refresh) : cell.ops;
   try {
-    await node.link.request(
-      'hs',
-      {
-        suite: cell.suite, host: o.rig.value.server.advertise, port, n: cell.ops, records: cell.records, bytes: cell.bytes,
-        aead: cell.aead, refresh: cell.refresh, pin,
-        ...(c.mutual && (PQ_SUITES as readonly string[]).includes(cell.suite) ? { mutual: true } : {}),
-      },
-      {
-        idle: true,
-        timeoutMs: c.timeouts.idle_s * 1000,
-        onEvent: (ev) => {
-          if (ev.ev !== 'op') return;
-          const parsed = opEventSchema.safeParse(ev);
-          if (!parsed.success) {
-            rec.addEvent({ runId: run.id, ts: Date.now(), kind: 'bad-event', node: cell.node, cellId: cell.cellId, detail: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ').slice(0, 300) });
-            return;
+    for (let done = 0; done < cell.ops && !o.signal?.aborted; done += burstSize) {
+      const n = Math.min(burstSize, cell.ops - done);
+      let suite = cell.suite;
+      let port = ctx.port;
+      let qkdServer: HandshakeServer | undefined;
+      let batch: Provisioned | undefined;
+      if (isQkd) {
+        try {
+          batch = await ctx.qkd!.provision(node.spec.name, node.link, n * keysPerOp(cell.records, cell.refresh), c.qkd.policy, deadline);
+          event('qkd-provision', `${batch.keyIds.length} QKD keys for ${n} operations loaded over serial: ${batch.serialBytes} B in ${batch.serialMs.toFixed(0)} ms` +
+            (batch.waitedMs ? `, after waiting ${(batch.waitedMs / 1000).toFixed(1)} s for the link to refill the pools` : ''));
+          qkdServer = new HandshakeServer({ host: o.rig.value.server.bind, port: 0, keys: ctx.keys, pqc: ctx.pqc, qkd: batch.source });
+          qkdServer.onOp((op) => {
+            if (op.cr) ctx.serverOps.set(op.cr, op);
+          });
+          port = (await qkdServer.start()).port;
+        } catch (e) {
+          if (!(e instanceof PoolEmpty)) throw e;
+          if (c.qkd.policy !== 'fallback') {
+            res.error = `E_QKD_POOL: ${e.message} (policy ${c.qkd.policy})`;
+            break;
           }
-          const e = parsed.data;
-          const op: OpRecord & { cr?: string } = {
-            runId: run.id, cellId: cell.cellId, node: cell.node, board: cell.board, suite: cell.suite, profile: cell.profile,
-            attempt, index: e.i, ok: e.ok, t: e.t, hsTx: e.hs_tx, hsRx: e.hs_rx, recTx: e.rec_tx, recRx: e.rec_rx, recs: e.recs,
-            heap: e.heap, stack: e.stack, cpu: e.cpu, ts: Date.now(),
-          };
-          if (e.err) op.err = e.err;
-          if (e.msg) op.msg = e.msg;
-          if (e.cr) op.cr = e.cr;
-          if (e.ok) res.ok++;
-          else res.failed++;
-          buffer.push(op);
-          progress.add();
-          o.hooks?.onOp?.(op, node);
-          if (buffer.length >= 216) flush(false);
-        },
-      },
-    );
+          suite = QKD_FALLBACK[cell.suite]!;
+          event('qkd-fallback', `${n} operations ran as ${suite} without QKD: ${e.message}`);
+        }
+      }
+      try {
+        await node.link.request(
+          'hs',
+          {
+            suite, host: o.rig.value.server.advertise, port, n, records: cell.records, bytes: cell.bytes,
+            aead: cell.aead, refresh: cell.refresh, pin: ctx.server.pin(suite),
+            ...(c.mutual && ([...PQ_SUITES, ...QKD_SUITES] as readonly string[]).includes(suite) ? { mutual: true } : {}),
+          },
+          {
+            idle: true,
+            timeoutMs: c.timeouts.idle_s * 1000,
+            onEvent: (ev) => {
+              if (ev.ev !== 'op') return;
+              const parsed = opEventSchema.safeParse(ev);
+              if (!parsed.success) {
+                event('bad-event', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ').slice(0, 300));
+                return;
+              }
+              const e = parsed.data;
+              const op: OpRecord & { cr?: string } = {
+                runId: run.id, cellId: cell.cellId, node: cell.node, board: cell.board, suite, profile: cell.profile,
+                attempt, index: done + e.i, ok: e.ok, t: e.t, hsTx: e.hs_tx, hsRx: e.hs_rx, recTx: e.rec_tx, recRx: e.rec_rx, recs: e.recs,
+                heap: e.heap, stack: e.stack, cpu: e.cpu, ts: Date.now(),
+              };
+              if (e.err) op.err = e.err;
+              if (e.msg) op.msg = e.msg;
+              if (e.cr) op.cr = e.cr;
+              if (e.ok) res.ok++;
+              else res.failed++;
+              buffer.push(op);
+              ctx.progress.add();
+              o.hooks?.onOp?.(op, node);
+              if (buffer.length >= 216) flush(false);
+            },
+          },
+        );
+      } finally {
+        // Wait for the server's records of this burst before its server goes away.
+        for (let i = 0; i < 10 && buffer.some((b) => b.cr && !ctx.serverOps.has(b.cr)); i++) await new Promise((r) => setTimeout(r, 10));
+        await qkdServer?.close();
+        batch?.dispose();
+      }
+    }
   } catch (e) {
     res.error = e instanceof LinkError ? e.message : `E_CONTROLLER: ${(e as Error).message}`;
     if (e instanceof LinkError && e.code === 'E_TIMEOUT') onAbort();
   } finally {
     clearTimeout(cellTimer);
     o.signal?.removeEventListener('abort', onAbort);
-    // The server closes its side a moment after the node's last event; give the join a short grace.
-    for (let i = 0; i < 10 && buffer.some((b) => b.cr && !serverOps.has(b.cr)); i++) await new Promise((r) => setTimeout(r, 10));
     flush(true);
   }
   return res;

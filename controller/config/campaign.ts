@@ -4,6 +4,7 @@ import { loadConfig, type Loaded } from './load.js';
 
 export const SUITES = [
   'rsa2048', 'ecdhe-p256-ecdsa', 'x25519', 'mlkem512-mldsa44', 'mlkem768-mldsa65', 'mlkem1024-mldsa87', 'x25519mlkem768',
+  'qkd-mlkem768', 'qkd-x25519mlkem768',
 ] as const;
 export const AEADS = ['aes-256-gcm', 'chacha20-poly1305'] as const;
 
@@ -33,6 +34,23 @@ export const campaignSchema = z.strictObject({
     })
     .default({ idle_s: 15, cell_s: 600 }),
   retries: z.number().int().min(0).max(10).default(1),
+  // QKD suites: the emulated link feeding the key managers, and what to do when their pools run dry.
+  qkd: z
+    .strictObject({
+      link: z.strictObject({ protocol: z.enum(['bb84', 'e91']).default('bb84'), distance_km: z.number().min(0).max(500).default(10) }).optional(),
+      rate_bps: z.number().positive().optional(),   // overrides the simulated link's secret key rate
+      key_bits: z.number().int().min(256).max(8192).multipleOf(8).default(256),
+      policy: z.enum(['wait', 'fallback', 'abort']).default('wait'),
+    })
+    .default({ key_bits: 256, policy: 'wait' }),
+  // Claims the run must meet (checked after the run; a failed check makes the run fail with the reason).
+  checks: z
+    .strictObject({
+      min_record_exchanges: z.number().int().min(0).optional(),
+      no_key_reuse: z.boolean().optional(),
+      max_failed_ops: z.number().int().min(0).optional(),
+    })
+    .optional(),
 });
 
 export type Campaign = z.infer<typeof campaignSchema>;

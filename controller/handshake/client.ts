@@ -17,9 +17,10 @@ import { connect, type Socket } from 'node:net';
 import { p256 } from '@noble/curves/nist.js';
 import { x25519 } from '@noble/curves/ed25519.js';
 import {
-  deriveHandshakeSecrets, finishedMac, observeSecret, Transcript, verifyFinished, wipe, wipeHandshakeSecrets,
-  type HandshakeSecrets,
+  deriveHandshakeSecrets, finishedMac, observeSecret, secretsFromMaster, Transcript, verifyFinished, wipe,
+  wipeHandshakeSecrets, type HandshakeSecrets,
 } from './keyschedule.js';
+import { keyIdFromBytes, QKD_KEY_LEN, QKD_MAX_UPD, qkdMaster, qkdUpdFor } from './qkd.js';
 import { CLIENT_SIG_LABEL, dsa, kem, type DsaLevel } from './pq.js';
 import { RecordError, RecordReceiver, RecordSender } from './record.js';
 import {
@@ -31,7 +32,9 @@ import {
 } from './wire.js';
 
 /** Error codes as in firmware/PROTOCOL.md §5 (the subset the data plane can produce, plus E_ARGS). */
-export type ClientErrCode = 'E_ARGS' | 'E_NET' | 'E_TIMEOUT' | 'E_AUTH' | 'E_ALERT' | 'E_RECORD' | 'E_REPLAY' | 'E_CRYPTO';
+export type ClientErrCode =
+  | 'E_ARGS' | 'E_NET' | 'E_TIMEOUT' | 'E_AUTH' | 'E_ALERT' | 'E_RECORD' | 'E_REPLAY' | 'E_CRYPTO'
+  | 'E_QKD_KEY' | 'E_QKD_CONFIRM';
 
 export interface ClientOptions {
   host: string;
@@ -59,6 +62,11 @@ export interface ClientOptions {
   clientSeed?: Uint8Array;
   /** TEST ONLY: misbehave in ClientAuth ('bad-client-sig': flip a signature bit). */
   clientFault?: 'bad-client-sig';
+  /**
+   * QKD suites (HANDSHAKE.md §11): the client's key store, key_ID (lower-case UUID) → 32-byte key, like the
+   * node's. Keys the server names are removed from the map (used once) and wiped after the operation.
+   */
+  qkdKeys?: Map<string, Buffer>;
 }
 
 export interface ClientResult {
@@ -81,6 +89,18 @@ export interface ClientResult {
   recs: number;
   /** Mutual authentication: hex SHA-256 of the client's ML-DSA public key (the node's `ck`). */
   clientKey?: string;
+  /** QKD suites: the key_IDs the server named (epoch 0 first), as the node reports `qkd_id` / `qkd_n`. */
+  qkdKeyIds?: string[];
+}
+
+interface WipeLater {
+  hs?: HandshakeSecrets;
+  z?: Uint8Array;
+  sk?: Uint8Array[];
+  tx?: RecordSender;
+  rx?: RecordReceiver;
+  /** QKD suites: the keys taken from the store, epoch 0 first. */
+  qkd?: Buffer[];
 }
 
 /** A failed operation; `alert` is what the client sends the server before closing (if anything). */
@@ -118,6 +138,10 @@ function checkArgs(o: ClientOptions): string | undefined {
   if (!Number.isInteger(k) || k < 0 || k > 0xffffffff) return 'refresh';
   if (o.mutual && !supportsMutual(o.suite)) return `mutual (not defined for ${o.suite})`;
   if (o.clientSeed !== undefined && o.clientSeed.length !== 32) return 'clientSeed (32 bytes)';
+  if (SUITE_INFO[o.suite].qkd) {
+    if (!o.qkdKeys) return `qkdKeys (required by ${o.suite})`;
+    if (qkdUpdFor(m, k) > QKD_MAX_UPD) return `records/refresh (at most ${QKD_MAX_UPD} fresh QKD keys per connection)`;
+  }
   return undefined;
 }
 
@@ -131,7 +155,7 @@ export async function runClient(opts: ClientOptions): Promise<ClientResult> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const t0 = now();
   let socket: Socket | undefined;
-  const wipeLater: { hs?: HandshakeSecrets; z?: Uint8Array; sk?: Uint8Array[]; tx?: RecordSender; rx?: RecordReceiver } = {};
+  const wipeLater: WipeLater = {};
   try {
     socket = await openSocket(opts.host, opts.port, timeoutMs);
     res.t.connect = us(t0, now());
@@ -144,7 +168,7 @@ export async function runClient(opts: ClientOptions): Promise<ClientResult> {
     if (socket && ce.alert && socket.writable) write(socket, cnt, encodeAlert(ALERT[ce.alert], ce.message));
   } finally {
     wipeHandshakeSecrets(wipeLater.hs);
-    wipe(wipeLater.z, ...(wipeLater.sk ?? []));
+    wipe(wipeLater.z, ...(wipeLater.sk ?? []), ...(wipeLater.qkd ?? []));
     wipeLater.tx?.destroy();
     wipeLater.rx?.destroy();
     if (socket) await closeSocket(socket);
@@ -442,7 +466,7 @@ function clientKey(level: DsaLevel, seed: Uint8Array | undefined): { pk: Uint8Ar
 
 async function operate(
   opts: ClientOptions, socket: Socket, res: ClientResult, cnt: Counters, t0: bigint, timeoutMs: number,
-  w: { hs?: HandshakeSecrets; z?: Uint8Array; sk?: Uint8Array[]; tx?: RecordSender; rx?: RecordReceiver },
+  w: WipeLater,
 ): Promise<void> {
   const { suite, aead } = opts;
   const impl = opts.crypto ?? 'noble';
@@ -471,15 +495,20 @@ async function operate(
   // ClientHello
   const clientRandom = randomBytes(RANDOM_LEN);
   res.cr = clientRandom.subarray(0, 8).toString('hex');
+  const qkdSuite = SUITE_INFO[suite].qkd === true;
+  const qkdUpd = qkdSuite ? qkdUpdFor(M, K) : 0;
   const chFrame = encodeClientHello({
     version: VERSION, suite: SUITE_IDS[suite], aead: AEAD_IDS[aead], refresh: K, clientRandom, share: kx.share,
-    flags: mutual ? CH_FLAG_MUTUAL : 0,
+    flags: mutual ? CH_FLAG_MUTUAL : 0, ...(qkdSuite ? { qkdUpd } : {}),
   });
   write(socket, cnt, chFrame);
 
   // ServerHello
   const shF = await readFrame(frames, cnt, timeoutMs, MSG.ServerHello);
-  const sh = decodeServerHello(shF.body);
+  const sh = decodeServerHello(shF.body, qkdSuite);
+  if (qkdSuite && sh.qkdIds!.length !== 16 * (1 + qkdUpd)) {
+    throw new ClientError('E_NET', `decode_error: ServerHello carries ${sh.qkdIds!.length} bytes of key_IDs, expected ${16 * (1 + qkdUpd)}`, 'decode_error');
+  }
 
   // verify (pin + signature)
   const rsaKey = time('verify', () => authenticate(suite, impl, opts.pin, chFrame, sh));
@@ -505,12 +534,47 @@ async function operate(
     transcript.add(caFrame);
   }
 
-  // kdf
+  // qkd (§11): take the named keys from the store (each once), before any key is derived
+  let keyIds: string[] = [];
+  if (qkdSuite) {
+    time('qkd', () => {
+      const store = opts.qkdKeys!;
+      keyIds = [];
+      for (let i = 0; i < sh.qkdIds!.length; i += 16) keyIds.push(keyIdFromBytes(sh.qkdIds!.subarray(i, i + 16)));
+      res.qkdKeyIds = keyIds;
+      const keys: Buffer[] = [];
+      w.qkd = keys;
+      let missing: string | undefined;
+      for (const [e, id] of keyIds.entries()) {
+        const k = store.get(id);
+        if (!k || k.length !== QKD_KEY_LEN) {
+          missing ??= `unknown QKD key_ID ${id} (epoch ${e})`;
+          continue;
+        }
+        store.delete(id);
+        keys.push(k);
+      }
+      if (missing) throw new ClientError('E_QKD_KEY', missing, 'handshake_failure');
+    });
+  }
+
+  // kdf (QKD suites: TH here, the CatKDF combination in `qkd`)
   let t = now();
   const th = transcript.snapshot();
-  w.hs = deriveHandshakeSecrets(z, clientRandom, shF.body.subarray(0, RANDOM_LEN), th);
+  if (qkdSuite) {
+    res.t.kdf = us(t, now());
+    const master = time('qkd', () => qkdMaster({
+      qkdKey: w.qkd![0]!, z, th, keyId0: sh.qkdIds!.subarray(0, 16), clientRandom, serverRandom: shF.body.subarray(0, RANDOM_LEN),
+    }));
+    wipe(w.qkd![0]!);
+    t = now();
+    w.hs = secretsFromMaster(master);
+    res.t.kdf += us(t, now());
+  } else {
+    w.hs = deriveHandshakeSecrets(z, clientRandom, shF.body.subarray(0, RANDOM_LEN), th);
+    res.t.kdf = us(t, now());
+  }
   wipe(z, ...w.sk);
-  res.t.kdf = us(t, now());
 
   // client Finished (sent together with the ClientKeyExchange / ClientAuth in one write)
   t = now();
@@ -521,22 +585,36 @@ async function operate(
   let fin = us(t, now());
   write(socket, cnt, Buffer.concat([...(ckeFrame ? [ckeFrame] : []), ...(caFrame ? [caFrame] : []), finFrame]));
 
-  // server Finished
-  const sfF = await readFrame(frames, cnt, timeoutMs, MSG.Finished);
+  // server Finished (QKD suites: key confirmation, §11.5)
+  const confirm = (why: string): ClientError =>
+    new ClientError('E_QKD_CONFIRM', `key confirmation failed (QKD key ${keyIds[0]}): ${why}`, 'handshake_failure');
+  let sfF: Frame;
+  try {
+    sfF = await readFrame(frames, cnt, timeoutMs, MSG.Finished);
+  } catch (e) {
+    if (qkdSuite && e instanceof ClientError && e.code === 'E_ALERT' && /handshake_failure/.test(e.message)) {
+      throw new ClientError('E_QKD_CONFIRM', `key confirmation failed (QKD key ${keyIds[0]}): ${e.message}`);
+    }
+    throw e;
+  }
   t = now();
   const smac = decodeFinished(sfF.body);
   const good = verifyFinished(w.hs.sFin, th2, smac);
   wipe(w.hs.sFin);
   fin += us(t, now());
   res.t.fin = fin;
-  if (!good) throw new ClientError('E_AUTH', 'server Finished does not verify', 'handshake_failure');
+  if (!good) {
+    if (qkdSuite) throw confirm('server Finished does not verify');
+    throw new ClientError('E_AUTH', 'server Finished does not verify', 'handshake_failure');
+  }
   const tHs = now();
   res.t.hs = us(t0, tHs);
 
   // record phase
   cnt.phase = 'rec';
-  w.tx = new RecordSender(aead, w.hs.c2s, K);
-  w.rx = new RecordReceiver(aead, w.hs.s2c, K);
+  const epochKeys = qkdSuite ? w.qkd!.slice(1) : undefined;
+  w.tx = new RecordSender(aead, w.hs.c2s, K, epochKeys);
+  w.rx = new RecordReceiver(aead, w.hs.s2c, K, epochKeys);
   w.hs = undefined; // the record objects own the traffic secrets now
   for (let i = 0; i < M; i++) {
     const pt = randomBytes(B);

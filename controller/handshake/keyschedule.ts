@@ -128,6 +128,14 @@ export function deriveHandshakeSecrets(
     tap('master', master);
   }
   wipe(prk);
+  return secretsFromMaster(master);
+}
+
+/**
+ * c_fin, s_fin, c2s_0, s2c_0 from `master` (§5); wipes `master`. Used directly by the QKD suites (§11), whose
+ * master comes from the CatKDF combiner (qkd.ts).
+ */
+export function secretsFromMaster(master: Buffer): HandshakeSecrets {
   const s: HandshakeSecrets = {
     cFin: hkdfExpand(master, LABEL.cFin, HASH_LEN),
     sFin: hkdfExpand(master, LABEL.sFin, HASH_LEN),
@@ -179,9 +187,18 @@ export function epochKeys(secret: Uint8Array): EpochKeys {
   return k;
 }
 
-/** secret_{e+1} = HKDF-Expand(secret_e, "QSHS1 upd", 32). Does not wipe secret_e (caller does). */
-export function nextSecret(secret: Uint8Array): Buffer {
-  const s = hkdfExpand(secret, LABEL.upd, HASH_LEN);
+/**
+ * secret_{e+1} = HKDF-Expand(secret_e, "QSHS1 upd", 32). With `qkdKey` (QKD suites, HANDSHAKE.md §11.4):
+ * secret_{e+1} = HKDF-Extract(salt = HKDF-Expand(secret_e, "QSHS1 upd", 32), IKM = qkd_key_{e+1}).
+ * Does not wipe secret_e (caller does).
+ */
+export function nextSecret(secret: Uint8Array, qkdKey?: Uint8Array): Buffer {
+  let s = hkdfExpand(secret, LABEL.upd, HASH_LEN);
+  if (qkdKey) {
+    const mixed = hkdfExtract(s, qkdKey);
+    wipe(s);
+    s = mixed;
+  }
   if (tap) tap('secret', s);
   return s;
 }

@@ -102,11 +102,28 @@ abstract class EpochState {
   protected readonly nonce = Buffer.alloc(IV_LEN);
   protected destroyed = false;
 
-  /** Takes ownership of `secret0` (it is wiped when epoch 0 passes or on destroy()). */
-  constructor(readonly aead: AeadName, secret0: Buffer, readonly refresh: number) {
+  /**
+   * Takes ownership of `secret0` (it is wiped when epoch 0 passes or on destroy()). `qkd` (QKD suites,
+   * HANDSHAKE.md §11.4): the fresh QKD keys for epochs 1..n (index e−1 → epoch e), mixed into the ratchet; a
+   * record of a later epoch than n is `bad_epoch`. The array is shared (not copied); its owner wipes it.
+   */
+  constructor(readonly aead: AeadName, secret0: Buffer, readonly refresh: number, protected readonly qkd?: readonly Buffer[]) {
     checkRefresh(refresh);
     this.secret = secret0;
     this.keys = epochKeys(secret0);
+  }
+
+  /** secret_{e+1} from secret_e (`e` = the epoch of `secret`). */
+  protected next(secret: Buffer, e: number): Buffer {
+    if (!this.qkd) return nextSecret(secret);
+    const k = this.qkd[e];
+    if (!k) throw new RecordError('bad_epoch', `no QKD key for epoch ${e + 1} (the handshake provided ${this.qkd.length})`);
+    return nextSecret(secret, k);
+  }
+
+  /** Highest epoch this direction may reach (QKD suites: the number of fresh QKD keys). */
+  protected get maxEpoch(): number {
+    return this.qkd ? Math.min(this.qkd.length, MAX_EPOCH) : MAX_EPOCH;
   }
 
   get currentEpoch(): number {
@@ -136,6 +153,7 @@ export class RecordSender extends EpochState {
     if (seq > U64_MAX) throw new RecordError('internal_error', 'sequence number exhausted');
     const e = epochOf(seq, this.refresh);
     if (e > BigInt(MAX_EPOCH)) throw new RecordError('internal_error', 'epoch counter exhausted (more than 65535 epochs)');
+    if (e > BigInt(this.maxEpoch)) throw new RecordError('internal_error', `no QKD key for epoch ${e}`);
     while (this.epoch < Number(e)) this.ratchet();
 
     const body = Buffer.allocUnsafe(RECORD_HEADER_LEN + plaintext.length + TAG_LEN);
@@ -158,7 +176,7 @@ export class RecordSender extends EpochState {
   }
 
   private ratchet(): void {
-    const next = nextSecret(this.secret);
+    const next = this.next(this.secret, this.epoch);
     wipe(this.secret, this.keys.key, this.keys.iv);
     this.secret = next;
     this.keys = epochKeys(next);
@@ -196,13 +214,16 @@ export class RecordReceiver extends EpochState {
     if (epoch < this.epoch) {
       throw new RecordError('bad_epoch', `record seq ${seq} belongs to retired epoch ${epoch} (current ${this.epoch})`);
     }
+    if (epoch > this.maxEpoch) {
+      throw new RecordError('bad_epoch', `record seq ${seq} carries epoch ${epoch}, beyond the last QKD key (epoch ${this.maxEpoch})`);
+    }
 
     // Keys for a later epoch are derived tentatively and only committed once the tag has checked.
     let secret = this.secret;
     let keys = this.keys;
     if (epoch > this.epoch) {
       for (let e = this.epoch; e < epoch; e++) {
-        const next = nextSecret(secret);
+        const next = this.next(secret, e);
         if (secret !== this.secret) wipe(secret);
         secret = next;
       }

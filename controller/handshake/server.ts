@@ -15,9 +15,10 @@ import {
 } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import {
-  deriveHandshakeSecrets, finishedMac, observeSecret, sha256, Transcript, verifyFinished, wipe, wipeHandshakeSecrets,
-  type HandshakeSecrets,
+  deriveHandshakeSecrets, finishedMac, observeSecret, secretsFromMaster, sha256, Transcript, verifyFinished, wipe,
+  wipeHandshakeSecrets, type HandshakeSecrets,
 } from './keyschedule.js';
+import { keyIdToBytes, QKD_KEY_LEN, qkdMaster, type QkdKey, type QkdKeySource } from './qkd.js';
 import {
   checkServerKeys, generateServerKeysAsync, keyPin, mldsaKeyPair, spkiDer, type ServerKeys,
 } from './keys.js';
@@ -52,6 +53,8 @@ export interface HandshakeServerOptions {
   recordTimeoutMs?: number;
   /** Who does the server's ML-KEM encapsulation and ML-DSA signing (default: noble in this process). */
   pqc?: PqcBackend;
+  /** Fresh QKD keys for the QKD suites (HANDSHAKE.md §11); without it those suites are `unsupported`. */
+  qkd?: QkdKeySource;
 }
 
 /** One connection as the server saw it. Contains no key material. */
@@ -85,6 +88,8 @@ export interface ServerOp {
   mutual?: boolean;
   /** Mutual authentication: hex SHA-256 of the client's ML-DSA public key, set once its signature verified. */
   clientKey?: string;
+  /** QKD suites (§11): the key_IDs the server took for this connection, epoch 0 first (ids only, never keys). */
+  qkdKeyIds: string[];
 }
 
 export type OpListener = (op: ServerOp) => void;
@@ -135,9 +140,20 @@ interface ConnState {
   recs: number;
   mutual?: boolean;
   clientKey?: string;
+  qkdKeyIds: string[];
 }
 
 const usSince = (t0: bigint, t1: bigint): number => Number(t1 - t0) / 1000;
+
+/** Everything secret one connection holds, wiped when it ends. */
+interface ConnSecrets {
+  hs?: HandshakeSecrets;
+  z?: Buffer;
+  tx?: RecordSender;
+  rx?: RecordReceiver;
+  /** QKD suites: the keys taken for this connection (epoch 0 first). */
+  qkd?: QkdKey[];
+}
 
 export class HandshakeServer {
   private readonly opts: HandshakeServerOptions;
@@ -227,6 +243,7 @@ export class HandshakeServer {
   private accept(socket: Socket): void {
     const st: ConnState = {
       socket, acceptNs: process.hrtime.bigint(), cr: '', suite: '', aead: '', refresh: -1, ok: false, recs: 0,
+      qkdKeyIds: [],
     };
     if (this.closing) {
       socket.destroy();
@@ -250,7 +267,7 @@ export class HandshakeServer {
     const op: ServerOp = {
       cr: st.cr, suite: st.suite, aead: st.aead, refresh: st.refresh, ok: st.ok,
       wallUs: usSince(st.acceptNs, closeNs),
-      recs: st.recs, bytesIn: st.socket.bytesRead, bytesOut: st.socket.bytesWritten,
+      recs: st.recs, bytesIn: st.socket.bytesRead, bytesOut: st.socket.bytesWritten, qkdKeyIds: [...st.qkdKeyIds],
     };
     if (!st.ok) {
       op.err = st.err ?? (this.closing ? 'server_closed' : 'eof');
@@ -271,7 +288,7 @@ export class HandshakeServer {
   private async serve(st: ConnState): Promise<void> {
     const { socket } = st;
     const frames = new FrameStream(socket);
-    const secrets: { hs?: HandshakeSecrets; z?: Buffer; tx?: RecordSender; rx?: RecordReceiver } = {};
+    const secrets: ConnSecrets = {};
     let endWith: Buffer | undefined;
     let graceful = false;
     try {
@@ -300,7 +317,7 @@ export class HandshakeServer {
       }
     } finally {
       wipeHandshakeSecrets(secrets.hs);
-      wipe(secrets.z);
+      wipe(secrets.z, ...(secrets.qkd ?? []).map((k) => k.key));
       secrets.tx?.destroy();
       secrets.rx?.destroy();
     }
@@ -334,8 +351,7 @@ export class HandshakeServer {
   }
 
   private async run(
-    st: ConnState, frames: FrameStream,
-    secrets: { hs?: HandshakeSecrets; z?: Buffer; tx?: RecordSender; rx?: RecordReceiver },
+    st: ConnState, frames: FrameStream, secrets: ConnSecrets,
   ): Promise<void> {
     const { socket } = st;
     const fault = this.opts.fault;
@@ -364,6 +380,25 @@ export class HandshakeServer {
     }
     if (ch.share.length !== clientShareLen(suite)) {
       throw new Abort('decode_error', `${suite} client share must be ${clientShareLen(suite)} bytes`, 'decode_error');
+    }
+    // QKD suites (§11): one key for the handshake plus qkd_upd fresh keys for the record epochs, taken now
+    let qkdIds: Buffer | undefined;
+    if (info.qkd) {
+      const src = this.opts.qkd;
+      if (!src) throw new Abort('unsupported', `${suite}: this server has no QKD key source`, 'unsupported');
+      const n = 1 + (ch.qkdUpd ?? 0);
+      let keys: QkdKey[];
+      try {
+        keys = await src.take(n);
+      } catch (e) {
+        throw new Abort('internal_error', `QKD key source: ${e instanceof Error ? e.message : String(e)}`, 'internal_error');
+      }
+      secrets.qkd = keys;
+      if (keys.length !== n || keys.some((k) => k.key.length !== QKD_KEY_LEN)) {
+        throw new Abort('internal_error', `QKD key source returned ${keys.length} keys (wanted ${n} of ${QKD_KEY_LEN} bytes)`, 'internal_error');
+      }
+      st.qkdKeyIds = keys.map((k) => k.keyId.toLowerCase());
+      qkdIds = Buffer.concat(keys.map((k) => keyIdToBytes(k.keyId)));
     }
     const transcript = new Transcript().add(chF.raw);
     const serverRandom = randomBytes(RANDOM_LEN);
@@ -446,7 +481,7 @@ export class HandshakeServer {
         if (fault === 'bad-sig') sig[sig.length - 1]! ^= 0x01;
       }
     }
-    const shFrame = encodeServerHello({ serverRandom, share, cert, sig });
+    const shFrame = encodeServerHello({ serverRandom, share, cert, sig, ...(qkdIds ? { qkdIds } : {}) });
     socket.write(shFrame);
     transcript.add(shFrame);
 
@@ -496,13 +531,28 @@ export class HandshakeServer {
 
     // Key schedule and Finished
     const th = transcript.snapshot();
-    secrets.hs = deriveHandshakeSecrets(secrets.z, ch.clientRandom, serverRandom, th);
+    if (secrets.qkd) {
+      // §11.3: CatKDF over the QKD key of epoch 0, Z, TH and key_ID_0
+      secrets.hs = secretsFromMaster(qkdMaster({
+        qkdKey: secrets.qkd[0]!.key, z: secrets.z, th, keyId0: qkdIds!.subarray(0, 16), clientRandom: ch.clientRandom, serverRandom,
+      }));
+      wipe(secrets.qkd[0]!.key);
+    } else {
+      secrets.hs = deriveHandshakeSecrets(secrets.z, ch.clientRandom, serverRandom, th);
+    }
     wipe(secrets.z);
     const finF = await this.read(frames, MSG.Finished);
     const mac = decodeFinished(finF.body);
     const good = verifyFinished(secrets.hs.cFin, th, mac);
     wipe(secrets.hs.cFin);
-    if (!good) throw new Abort('handshake_failure', 'client Finished does not verify', 'handshake_failure');
+    if (!good) {
+      if (secrets.qkd) {
+        // §11.5 key confirmation: the signature covered the ML-KEM ciphertext, so a wrong Finished means the
+        // client's QKD key differs from ours (or the client is broken)
+        throw new Abort('handshake_failure', `key confirmation failed (QKD key ${st.qkdKeyIds[0]}): client Finished does not verify`, 'handshake_failure');
+      }
+      throw new Abort('handshake_failure', 'client Finished does not verify', 'handshake_failure');
+    }
     const th2 = transcript.add(finF.raw).snapshot();
     const sfin = finishedMac(secrets.hs.sFin, th2);
     wipe(secrets.hs.sFin);
@@ -511,8 +561,9 @@ export class HandshakeServer {
     st.hsNs = process.hrtime.bigint();
 
     // Record phase
-    secrets.rx = new RecordReceiver(aead, secrets.hs.c2s, ch.refresh);
-    secrets.tx = new RecordSender(aead, secrets.hs.s2c, ch.refresh);
+    const epochKeys = secrets.qkd?.slice(1).map((k) => k.key);
+    secrets.rx = new RecordReceiver(aead, secrets.hs.c2s, ch.refresh, epochKeys);
+    secrets.tx = new RecordSender(aead, secrets.hs.s2c, ch.refresh, epochKeys);
     secrets.hs = undefined; // ownership of the traffic secrets moved to the record objects
     for (;;) {
       const f = await this.read(frames, MSG.Record, MSG.Alert);

@@ -33,17 +33,21 @@ export const PREMASTER_LEN = 48;
 
 export type ClassicalSuiteName = 'rsa2048' | 'ecdhe-p256-ecdsa' | 'x25519';
 export type PqSuiteName = 'mlkem512-mldsa44' | 'mlkem768-mldsa65' | 'mlkem1024-mldsa87' | 'x25519mlkem768';
-export type SuiteName = ClassicalSuiteName | PqSuiteName;
+/** QKD-augmented suites (HANDSHAKE.md §11): a PQ suite's key exchange plus fresh QKD keys. */
+export type QkdSuiteName = 'qkd-mlkem768' | 'qkd-x25519mlkem768';
+export type SuiteName = ClassicalSuiteName | PqSuiteName | QkdSuiteName;
 export type AeadName = 'aes-256-gcm' | 'chacha20-poly1305';
 
 export const SUITE_IDS: Readonly<Record<SuiteName, number>> = {
   'rsa2048': 1, 'ecdhe-p256-ecdsa': 2, 'x25519': 3,
   'mlkem512-mldsa44': 4, 'mlkem768-mldsa65': 5, 'mlkem1024-mldsa87': 6, 'x25519mlkem768': 7,
+  'qkd-mlkem768': 8, 'qkd-x25519mlkem768': 9,
 };
 export const AEAD_IDS: Readonly<Record<AeadName, number>> = { 'aes-256-gcm': 1, 'chacha20-poly1305': 2 };
 export const CLASSICAL_SUITES: readonly ClassicalSuiteName[] = ['rsa2048', 'ecdhe-p256-ecdsa', 'x25519'];
 export const PQ_SUITES: readonly PqSuiteName[] = ['mlkem512-mldsa44', 'mlkem768-mldsa65', 'mlkem1024-mldsa87', 'x25519mlkem768'];
-export const SUITES: readonly SuiteName[] = [...CLASSICAL_SUITES, ...PQ_SUITES];
+export const QKD_SUITES: readonly QkdSuiteName[] = ['qkd-mlkem768', 'qkd-x25519mlkem768'];
+export const SUITES: readonly SuiteName[] = [...CLASSICAL_SUITES, ...PQ_SUITES, ...QKD_SUITES];
 export const AEADS: readonly AeadName[] = ['aes-256-gcm', 'chacha20-poly1305'];
 
 /** ClientHello `flags` (§10.3): bit 0 = mutual authentication. */
@@ -61,6 +65,8 @@ export interface SuiteInfo {
   clientDsa?: 44 | 65 | 87;
   clientShare: number;
   serverShare: number;
+  /** QKD suite (§11): ClientHello carries qkd_upd, ServerHello the key_IDs, the schedule mixes QKD keys. */
+  qkd?: true;
 }
 
 export const SUITE_INFO: Readonly<Record<SuiteName, SuiteInfo>> = {
@@ -71,7 +77,20 @@ export const SUITE_INFO: Readonly<Record<SuiteName, SuiteInfo>> = {
   'mlkem768-mldsa65': { kex: 'mlkem', kem: 768, auth: 'mldsa', dsa: 65, clientDsa: 65, clientShare: 1184, serverShare: 1088 },
   'mlkem1024-mldsa87': { kex: 'mlkem', kem: 1024, auth: 'mldsa', dsa: 87, clientDsa: 87, clientShare: 1568, serverShare: 1568 },
   'x25519mlkem768': { kex: 'x25519mlkem', kem: 768, auth: 'ecdsa', clientDsa: 65, clientShare: 1184 + 32, serverShare: 1088 + 32 },
+  // §11: same shares and server authentication as suites 5 and 7; no mutual mode (the QKD key authenticates the node)
+  'qkd-mlkem768': { kex: 'mlkem', kem: 768, auth: 'mldsa', dsa: 65, clientShare: 1184, serverShare: 1088, qkd: true },
+  'qkd-x25519mlkem768': { kex: 'x25519mlkem', kem: 768, auth: 'ecdsa', clientShare: 1184 + 32, serverShare: 1088 + 32, qkd: true },
 };
+
+/** §11: suite ids that carry the QKD fields (qkd_upd in the ClientHello, key_IDs in the ServerHello). */
+export function isQkdSuiteId(id: number): boolean {
+  const n = suiteName(id);
+  return n !== undefined && SUITE_INFO[n].qkd === true;
+}
+/** Bytes of a binary key_ID (a UUID, RFC 9562), §11. */
+export const QKD_ID_LEN = 16;
+/** Most fresh QKD keys a ClientHello may ask for besides the handshake key (qkd_upd ≤ 255), §11. */
+export const QKD_MAX_UPD = 255;
 
 export function suiteName(id: number): SuiteName | undefined {
   return SUITES.find((s) => SUITE_IDS[s] === id);
@@ -400,6 +419,8 @@ export interface ClientHello {
   refresh: number;    // K, uint32
   clientRandom: Buffer;
   share: Buffer;
+  /** §11, QKD suites only (present iff the suite id is a QKD suite): fresh QKD keys wanted for epochs 1..qkd_upd. */
+  qkdUpd?: number;
   /** §10.3; encoded only when nonzero (decoded as 0 when absent). */
   flags?: number;
 }
@@ -417,7 +438,13 @@ export function encodeClientHello(m: ClientHello): Buffer {
   const flags = m.flags ?? 0;
   if (!Number.isInteger(flags) || flags < 0 || flags > 0xff) throw new WireError('decode_error', 'flags must be a uint8');
   const tail = flags ? [Buffer.of(flags)] : [];
-  return encodeFrame(MSG.ClientHello, Buffer.concat([head, m.clientRandom, u16(m.share.length, 'share'), m.share, ...tail]));
+  const qkd: Buffer[] = [];
+  if (isQkdSuiteId(m.suite)) {
+    const u = m.qkdUpd ?? 0;
+    if (!Number.isInteger(u) || u < 0 || u > QKD_MAX_UPD) throw new WireError('decode_error', 'qkd_upd must be 0..255');
+    qkd.push(Buffer.of(u));
+  }
+  return encodeFrame(MSG.ClientHello, Buffer.concat([head, m.clientRandom, u16(m.share.length, 'share'), m.share, ...qkd, ...tail]));
 }
 
 /** Structural decode only; version/suite/aead values and the share length are checked by the caller. */
@@ -429,13 +456,14 @@ export function decodeClientHello(body: Buffer): ClientHello {
   const refresh = c.u32();
   const clientRandom = c.bytes(RANDOM_LEN);
   const share = c.vec16();
+  const qkdUpd = isQkdSuiteId(suite) ? c.u8() : undefined;
   let flags = 0;
   if (c.off < body.length) {
     flags = c.u8();
     if (flags === 0) throw new WireError('decode_error', 'ClientHello: 1 trailing byte (a flags byte must be nonzero)');
   }
   c.end();
-  return { version, suite, aead, refresh, clientRandom, share, flags };
+  return { version, suite, aead, refresh, clientRandom, share, flags, ...(qkdUpd !== undefined ? { qkdUpd } : {}) };
 }
 
 export interface ServerHello {
@@ -443,6 +471,8 @@ export interface ServerHello {
   share: Buffer;
   cert: Buffer;
   sig: Buffer;
+  /** §11, QKD suites only: the binary key_IDs (16 bytes each), epoch 0 first; encoded as ids_len(2) | ids. */
+  qkdIds?: Buffer;
 }
 
 export function encodeServerHello(m: ServerHello): Buffer {
@@ -452,17 +482,20 @@ export function encodeServerHello(m: ServerHello): Buffer {
     u16(m.share.length, 'share'), m.share,
     u16(m.cert.length, 'cert'), m.cert,
     u16(m.sig.length, 'sig'), m.sig,
+    ...(m.qkdIds ? [u16(m.qkdIds.length, 'key_IDs'), m.qkdIds] : []),
   ]));
 }
 
-export function decodeServerHello(body: Buffer): ServerHello {
+/** `qkd`: the suite is a QKD suite (§11), whose ServerHello ends with ids_len(2) | key_IDs. */
+export function decodeServerHello(body: Buffer, qkd = false): ServerHello {
   const c = new Cursor(body, 'ServerHello');
   const serverRandom = c.bytes(RANDOM_LEN);
   const share = c.vec16();
   const cert = c.vec16();
   const sig = c.vec16();
+  const qkdIds = qkd ? c.vec16() : undefined;
   c.end();
-  return { serverRandom, share, cert, sig };
+  return { serverRandom, share, cert, sig, ...(qkdIds ? { qkdIds } : {}) };
 }
 
 export function encodeClientKeyExchange(ct: Uint8Array): Buffer {

@@ -120,13 +120,19 @@ export function renderMarkdown(d: ReportData): string {
     if (Object.keys(g.errors).length) out.push(`Failures: ${Object.entries(g.errors).map(([k, v]) => `${k} × ${v}`).join(', ')}.`);
     out.push('');
   }
+  const checks = d.events.filter((e) => e.kind.startsWith('check-'));
+  if (checks.length) {
+    out.push('## Checks', '', '| result | check |', '|---|---|');
+    for (const e of checks) out.push(`| ${e.kind === 'check-passed' ? 'passed' : '**FAILED**'} | ${e.detail.replace(/\|/g, '\\|')} |`);
+    out.push('');
+  }
   const failed = d.cells.filter((c) => c.status !== 'ok');
   if (failed.length) {
     out.push('## Cells not completed', '', '| cell | status | attempts | reason |', '|---|---|---|---|');
     for (const c of failed) out.push(`| ${c.cellId} | ${c.status} | ${c.attempts} | ${(c.error ?? '').replace(/\|/g, '\\|')} |`);
     out.push('');
   }
-  const events = d.events.filter((e) => e.kind !== 'setup');
+  const events = d.events.filter((e) => e.kind !== 'setup' && !e.kind.startsWith('check-'));
   if (events.length) {
     out.push('## Events', '');
     for (const e of events.slice(0, 200)) out.push(`- ${new Date(e.ts).toISOString()} ${e.kind}${e.node ? ` [${e.node}]` : ''}: ${e.detail}`);
@@ -177,9 +183,11 @@ export function renderHtml(d: ReportData): string {
     ));
     if (Object.keys(g.errors).length) body.push(`<p>Failures: ${esc(Object.entries(g.errors).map(([k, v]) => `${k} × ${v}`).join(', '))}</p>`);
   }
+  const checks = d.events.filter((e) => e.kind.startsWith('check-'));
+  if (checks.length) body.push('<h2>Checks</h2>', table(['result', 'check'], checks.map((e) => [e.kind === 'check-passed' ? 'passed' : 'FAILED', e.detail])));
   const failed = d.cells.filter((c) => c.status !== 'ok');
   if (failed.length) body.push('<h2>Cells not completed</h2>', table(['cell', 'status', 'attempts', 'reason'], failed.map((c) => [c.cellId, c.status, String(c.attempts), c.error ?? ''])));
-  const events = d.events.filter((e) => e.kind !== 'setup');
+  const events = d.events.filter((e) => e.kind !== 'setup' && !e.kind.startsWith('check-'));
   if (events.length) body.push('<h2>Events</h2><ul>', ...events.slice(0, 200).map((e) => `<li>${esc(`${new Date(e.ts).toISOString()} ${e.kind}${e.node ? ` [${e.node}]` : ''}: ${e.detail}`)}</li>`), '</ul>');
   body.push('<h2>Campaign file</h2>', `<pre>${esc(d.run.campaignText)}</pre>`);
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(`qslab report ${d.run.id}`)}</title><style>

@@ -717,7 +717,7 @@ describe('server robustness', () => {
       });
       for (const [m, code, err] of [
         [ch({ version: 2 }), ALERT.unsupported, 'unsupported'],
-        [ch({ suite: 9 }), ALERT.unsupported, 'unsupported'],
+        [ch({ suite: 99 }), ALERT.unsupported, 'unsupported'],
         [ch({ aead: 0 }), ALERT.unsupported, 'unsupported'],
         [ch({ share: randomBytes(31) }), ALERT.decode_error, 'decode_error'],
         [ch({ suite: 2, share: Buffer.concat([Buffer.of(2), randomBytes(64)]) }), ALERT.decode_error, 'decode_error'],

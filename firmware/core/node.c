@@ -8,6 +8,7 @@
 #include "crypto_port.h"
 #include "port.h"
 #include "proto.h"
+#include "qkdstore.h"
 #include "qs.h"
 #include "qshs.h"
 #include "node_internal.h"
@@ -218,6 +219,12 @@ static void emit_op(const hs_job *j, uint32_t i, const qs_op_result *r, size_t h
         for (int k = 0; k < 32; k++) { ck[2 * k] = hex[r->ck[k] >> 4]; ck[2 * k + 1] = hex[r->ck[k] & 15]; }
         qs_jw_strn(&w, "ck", ck, 64);
     }
+    if (r->qkd_n) {   /* QKD suites: the key_IDs used (first one and how many), never key bytes */
+        char u[37];
+        qs_qkd_id_str(r->qkd_id, u);
+        qs_jw_str(&w, "qkd_id", u);
+        qs_jw_uint(&w, "qkd_n", r->qkd_n);
+    }
     qs_jw_uint(&w, "hs_tx", r->hs_tx);
     qs_jw_uint(&w, "hs_rx", r->hs_rx);
     qs_jw_uint(&w, "rec_tx", r->rec_tx);
@@ -349,6 +356,10 @@ static void cmd_hs(uint32_t id, const qs_jobj *o)
         reply_err(id, "E_ARGS", "records/refresh: more than 65536 key epochs");
         return;
     }
+    if (qs_suite_qkd(j.p.suite) && qs_qkd_upd(j.p.records, j.p.refresh) > QS_QKD_MAX_UPD) {
+        reply_err(id, "E_ARGS", "records/refresh: a QKD suite uses at most 256 QKD keys per connection");
+        return;
+    }
     const qs_jmember *am = qs_json_get(o, "aead");
     j.p.aead = QS_AEAD_AES256GCM;
     if (am && (!(s = arg_str(o, "aead")) || !(j.p.aead = qs_aead_by_name(s)))) {
@@ -394,6 +405,7 @@ static void cmd_reset(uint32_t id)
     size_t n = qs_jw_frame(&w);
     /* Hold the serial lock until the restart so that a running workload cannot start a line that the restart
      * would cut in half; the answer is flushed first. */
+    qs_qkd_wipe_all();   /* QKD keys never survive a reset */
     qs_serial_lock();
     if (n) qs_serial_write(buf, n);
     qs_serial_flush(2000);
@@ -424,6 +436,7 @@ void qs_node_handle_line(const char *line, size_t len)
     else if (strcmp(cmd, "log") == 0) cmd_log(id, &o);
     else if (strcmp(cmd, "reset") == 0) cmd_reset(id);
     else if (strcmp(cmd, "bench") == 0) qs_cmd_bench(id, &o);
+    else if (strcmp(cmd, "qkd") == 0) qs_cmd_qkd(id, &o);
     else {
         char msg[64];
         size_t n = strlen(cmd);

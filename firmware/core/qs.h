@@ -29,7 +29,9 @@ enum qs_status {
     QS_E_DECODE = -11,  /* malformed / unexpected message from the peer */
     QS_E_ECHO = -12,    /* authentic echo record whose plaintext differs */
     QS_E_BUSY = -13,
-    QS_E_ARGS = -14
+    QS_E_ARGS = -14,
+    QS_E_QKD_KEY = -15,     /* QKD key_ID not in the node's store (HANDSHAKE.md §11) */
+    QS_E_QKD_CONFIRM = -16  /* key confirmation failed: the QKD keys (or the shared secret) differ */
 };
 
 /* Build hash: first 16 hex digits of SHA-256 over the firmware sources and build flags (set by the Makefile). */

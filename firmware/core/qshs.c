@@ -11,6 +11,7 @@
 #include "pqc/fips202.h"   /* qs_pqc_wipe */
 #include "pqc/mldsa.h"
 #include "pqc/mlkem.h"
+#include "qkdstore.h"
 #include "qs.h"
 #include "record.h"
 
@@ -21,7 +22,7 @@ enum { AL_CLOSE = 0, AL_BADMAC = 1, AL_REPLAY = 2, AL_DECODE = 3, AL_HSFAIL = 4,
 #define ALERT_MAX_BODY 512u
 #define RSA_CT_MAX 512u
 #define PREMASTER_LEN 48u
-#define Z_MAX 64u            /* x25519mlkem768: ML-KEM ss | X25519 ss */
+#define Z_MAX 96u            /* x25519mlkem768: ML-KEM ss | X25519 ss; QKD suites: qkd_key_0 | that */
 #define CH_FIXED 45u         /* ClientHello frame without the share: 4 + 7 + 32 + 2 */
 #define CH_FLAG_MUTUAL 0x01u
 
@@ -34,29 +35,35 @@ typedef struct {
     uint8_t sdsa;      /* server ML-DSA level; 0 = RSA / ECDSA */
     uint8_t cdsa;      /* client ML-DSA level under mutual authentication; 0 = not allowed */
     uint16_t cshare, sshare;
+    uint8_t qkd;       /* QKD suite (§11) */
 } suite_info;
 
 static const suite_info SUITE_TAB[QS_SUITE_MAX + 1] = {
-    { NULL, 0, 0, 0, 0, 0, 0 },
-    { "rsa2048", KX_RSA, 0, 0, 0, 0, 0 },
-    { "ecdhe-p256-ecdsa", KX_P256, 0, 0, 0, 65, 65 },
-    { "x25519", KX_X25519, 0, 0, 0, 32, 32 },
-    { "mlkem512-mldsa44", KX_MLKEM, 2, 44, 44, 800, 768 },
-    { "mlkem768-mldsa65", KX_MLKEM, 3, 65, 65, 1184, 1088 },
-    { "mlkem1024-mldsa87", KX_MLKEM, 4, 87, 87, 1568, 1568 },
-    { "x25519mlkem768", KX_HYBRID, 3, 0, 65, 1184 + 32, 1088 + 32 },
+    { NULL, 0, 0, 0, 0, 0, 0, 0 },
+    { "rsa2048", KX_RSA, 0, 0, 0, 0, 0, 0 },
+    { "ecdhe-p256-ecdsa", KX_P256, 0, 0, 0, 65, 65, 0 },
+    { "x25519", KX_X25519, 0, 0, 0, 32, 32, 0 },
+    { "mlkem512-mldsa44", KX_MLKEM, 2, 44, 44, 800, 768, 0 },
+    { "mlkem768-mldsa65", KX_MLKEM, 3, 65, 65, 1184, 1088, 0 },
+    { "mlkem1024-mldsa87", KX_MLKEM, 4, 87, 87, 1568, 1568, 0 },
+    { "x25519mlkem768", KX_HYBRID, 3, 0, 65, 1184 + 32, 1088 + 32, 0 },
+    /* §11: suites 5 and 7 plus QKD keys; no mutual mode (the QKD key authenticates the node) */
+    { "qkd-mlkem768", KX_MLKEM, 3, 65, 0, 1184, 1088, 1 },
+    { "qkd-x25519mlkem768", KX_HYBRID, 3, 0, 0, 1184 + 32, 1088 + 32, 1 },
 };
 
 static const char *const AEADS[] = { NULL, "aes-256-gcm", "chacha20-poly1305" };
 static const char *const ALERTS[] = { "close_notify", "bad_record_mac", "replay", "decode_error",
                                       "handshake_failure", "bad_epoch", "unsupported", "internal_error" };
-static const char *const STEPS[QS_T_N] = { "connect", "keygen", "decap", "dh", "verify", "sign", "kdf", "fin",
-                                           "hs", "rec", "total" };
+static const char *const STEPS[QS_T_N] = { "connect", "keygen", "decap", "dh", "verify", "sign", "qkd", "kdf",
+                                           "fin", "hs", "rec", "total" };
 
 const char *qs_suite_name(int s) { return s >= 1 && s <= QS_SUITE_MAX ? SUITE_TAB[s].name : "?"; }
 const char *qs_aead_name(int a) { return a >= 1 && a <= 2 ? AEADS[a] : "?"; }
 const char *qs_alert_name(int c) { return c >= 0 && c <= 7 ? ALERTS[c] : "unknown"; }
 int qs_suite_mutual_ok(int s) { return s >= 1 && s <= QS_SUITE_MAX && SUITE_TAB[s].cdsa != 0; }
+int qs_suite_qkd(int s) { return s >= 1 && s <= QS_SUITE_MAX && SUITE_TAB[s].qkd != 0; }
+uint32_t qs_qkd_upd(uint32_t records, uint32_t refresh) { return records && refresh ? (records - 1u) / refresh : 0u; }
 
 const char *qs_step_name(int k, int suite)
 {
@@ -90,6 +97,8 @@ const char *qs_status_code(int st)
     case QS_E_OOM: return "E_OOM";
     case QS_E_BUSY: return "E_BUSY";
     case QS_E_ARGS: return "E_ARGS";
+    case QS_E_QKD_KEY: return "E_QKD_KEY";
+    case QS_E_QKD_CONFIRM: return "E_QKD_CONFIRM";
     default: return "E_CRYPTO";
     }
 }
@@ -99,7 +108,7 @@ static int alert_for(int st)
 {
     switch (st) {
     case QS_E_DECODE: case QS_E_ECHO: return AL_DECODE;
-    case QS_E_AUTH: return AL_HSFAIL;
+    case QS_E_AUTH: case QS_E_QKD_KEY: case QS_E_QKD_CONFIRM: return AL_HSFAIL;
     case QS_E_BADMAC: return AL_BADMAC;
     case QS_E_REPLAY: return AL_REPLAY;
     case QS_E_EPOCH: return AL_EPOCH;
@@ -265,7 +274,11 @@ void qs_hs_op(const qs_hs_params *P, qs_op_result *R)
     qs_sha256_ctx *tr = NULL, *trc = NULL;
     uint8_t *sh = NULL, *sbuf = NULL, *rbuf = NULL, *pt = NULL, *pt2 = NULL;
     uint8_t *chbuf = NULL, *dk = NULL, *obuf = NULL, *sgbuf = NULL;
+    uint8_t *qkeys = NULL;   /* QKD suites: 1 + qkd_upd keys taken from the store, epoch 0 first */
     size_t dklen = 0;
+    const uint8_t *qids = NULL;
+    char qid0[37] = "";
+    int no_alert = 0;        /* the failure came from a server alert: do not answer it */
     qs_rl tx, rx;
     int have_tx = 0, have_rx = 0, in_hs = 1;
     uint8_t cr[32], sr[32], th[32], th2[32];
@@ -284,6 +297,8 @@ void qs_hs_op(const qs_hs_params *P, qs_op_result *R)
     const size_t kem_ek = SI->kem_k ? qs_mlkem_ek_bytes(SI->kem_k) : 0;
     const size_t kem_ct = SI->kem_k ? qs_mlkem_ct_bytes(SI->kem_k) : 0;
     client_key *ck = NULL;
+    const int qkd = SI->qkd;
+    const uint32_t qupd = qkd ? qs_qkd_upd(P->records, P->refresh) : 0;
 
     if (!SI->name) { fail(R, QS_E_ARGS, "unknown suite %d", P->suite); goto done_early; }
     if (P->mutual && !mutual) { fail(R, QS_E_ARGS, "mutual authentication needs a post-quantum suite"); goto done_early; }
@@ -295,8 +310,9 @@ void qs_hs_op(const qs_hs_params *P, qs_op_result *R)
         memcpy(R->ck, ck->fp, 32);
         R->have_ck = 1;
     }
+    if (qkd && qupd > QS_QKD_MAX_UPD) { fail(R, QS_E_ARGS, "records/refresh: more than %u fresh QKD keys", QS_QKD_MAX_UPD); goto done_early; }
     sharelen = SI->cshare;
-    chlen = CH_FIXED + sharelen + (mutual ? 1u : 0u);
+    chlen = CH_FIXED + sharelen + (mutual ? 1u : 0u) + (qkd ? 1u : 0u);
     if (chlen > sizeof ch_small) {
         chbuf = qs_malloc(chlen);
         if (!chbuf) { fail(R, QS_E_OOM, "no memory for the ClientHello"); goto done_early; }
@@ -366,6 +382,7 @@ done_early:;
     memcpy(ch + 11, cr, 32);
     put_be16(ch + 43, sharelen);
     if (mutual) ch[CH_FIXED + sharelen] = CH_FLAG_MUTUAL;
+    if (qkd) ch[CH_FIXED + sharelen] = (uint8_t)qupd;   /* §11.1 qkd_upd (no flags with the QKD suites) */
     tr = qs_sha256_new();
     if (!tr || qs_sha256_update(tr, ch, chlen)) { fail(R, QS_E_OOM, "transcript hash"); goto done; }
     if (c_send(&C, ch, chlen)) goto done;
@@ -392,6 +409,20 @@ done_early:;
     siglen = be16(p); p += 2;
     if ((size_t)(end - p) < siglen) goto sh_trunc;
     sig = p; p += siglen;
+    if (qkd) {
+        /* §11.2: ids_len(2) | key_IDs, 16 bytes each, epoch 0 first */
+        if (end - p < 2) goto sh_trunc;
+        size_t idslen = be16(p); p += 2;
+        if ((size_t)(end - p) < idslen) goto sh_trunc;
+        if (idslen != 16u * (1u + qupd)) {
+            fail(R, QS_E_DECODE, "decode_error: ServerHello names %u key_IDs, expected %u", (unsigned)(idslen / 16), (unsigned)(1 + qupd));
+            goto done;
+        }
+        qids = p; p += idslen;
+        memcpy(R->qkd_id, qids, 16);
+        R->qkd_n = 1 + qupd;
+        qs_qkd_id_str(qids, qid0);
+    }
     if (p != end) { fail(R, QS_E_DECODE, "decode_error: ServerHello has %u trailing bytes", (unsigned)(end - p)); goto done; }
     if (ssharelen != SI->sshare || (kx == KX_P256 && sshare[0] != 0x04)) {
         fail(R, QS_E_DECODE, "decode_error: server share of %u bytes for %s", (unsigned)ssharelen, SI->name);
@@ -487,6 +518,22 @@ done_early:;
     }
     if (outlen && qs_sha256_update(tr, out, outlen)) { fail(R, QS_E_CRYPTO, "transcript hash"); goto done; }
 
+    /* ---- qkd (§11): take the named keys out of the store, each used once ---- */
+    if (qkd) {
+        ts = qs_now_ns();
+        size_t missing = 0;
+        qkeys = qs_malloc(QS_QKD_KEY_BYTES * (1u + qupd));
+        rc = qkeys ? qs_qkd_take(qids, 1u + qupd, qkeys, &missing) : QS_E_OOM;
+        step(R, QS_T_QKD, ts);
+        if (rc == QS_E_OOM) { fail(R, rc, "no memory for %u QKD keys", (unsigned)(1 + qupd)); goto done; }
+        if (rc) {
+            char u[37];
+            qs_qkd_id_str(qids + 16 * missing, u);
+            fail(R, QS_E_QKD_KEY, "unknown QKD key_ID %s (epoch %u)", u, (unsigned)missing);
+            goto done;
+        }
+    }
+
     /* ---- sign (mutual): ClientAuth = pk | ML-DSA(client_signed), client_signed over CH | SH (§10.3) ---- */
     if (mutual) {
         ts = qs_now_ns();
@@ -522,15 +569,47 @@ done_early:;
     rc = trc ? qs_sha256_final(trc, th) : QS_E_OOM;
     qs_sha256_free(trc);
     trc = NULL;
-    if (rc == QS_OK) {
+    if (rc == QS_OK && qkd) {
+        /* §11.3 CatKDF (timed as qkd): IKM = qkd_key_0 | Z, salt = cr | sr,
+         * info = SHA-256(u32 16 | "QSHS1 qkd master" | u32 32 | TH | u32 16 | key_ID_0) */
+        step(R, QS_T_KDF, ts);
+        ts = qs_now_ns();
+        uint8_t ctx[32], salt[64];
+        static const uint8_t L16[4] = { 0, 0, 0, 16 }, L32[4] = { 0, 0, 0, 32 };
+        qs_sha256_ctx *h = qs_sha256_new();
+        rc = h ? QS_OK : QS_E_OOM;
+        if (rc == QS_OK) rc = qs_sha256_update(h, L16, 4);
+        if (rc == QS_OK) rc = qs_sha256_update(h, "QSHS1 qkd master", 16);
+        if (rc == QS_OK) rc = qs_sha256_update(h, L32, 4);
+        if (rc == QS_OK) rc = qs_sha256_update(h, th, 32);
+        if (rc == QS_OK) rc = qs_sha256_update(h, L16, 4);
+        if (rc == QS_OK) rc = qs_sha256_update(h, qids, 16);
+        if (rc == QS_OK) rc = qs_sha256_final(h, ctx);
+        qs_sha256_free(h);
+        memcpy(salt, cr, 32);
+        memcpy(salt + 32, sr, 32);
+        /* IKM = qkd_key_0 | Z: Z moves up by 32 bytes inside S.z (Z_MAX leaves room) */
+        if (rc == QS_OK) {
+            memmove(S.z + 32, S.z, S.zlen);
+            memcpy(S.z, qkeys, 32);
+            rc = qs_hkdf_extract(salt, 64, S.z, 32 + S.zlen, S.prk);
+        }
+        qs_wipe(qkeys, 32);
+        qs_wipe(S.z, sizeof S.z);
+        if (rc == QS_OK) rc = qs_hkdf_expand(S.prk, 32, ctx, 32, S.master, 32);
+        qs_wipe(S.prk, sizeof S.prk);
+        step(R, QS_T_QKD, ts);
+        ts = qs_now_ns();
+    } else if (rc == QS_OK) {
         uint8_t salt[64];
         memcpy(salt, cr, 32);
         memcpy(salt + 32, sr, 32);
         rc = qs_hkdf_extract(salt, 64, S.z, S.zlen, S.prk);
+        qs_wipe(S.z, sizeof S.z);
+        if (rc == QS_OK) rc = qs_hkdf_expand2(S.prk, 32, (const uint8_t *)"QSHS1 master", 12, th, 32, S.master, 32);
+        qs_wipe(S.prk, sizeof S.prk);
     }
     qs_wipe(S.z, sizeof S.z);
-    if (rc == QS_OK) rc = qs_hkdf_expand2(S.prk, 32, (const uint8_t *)"QSHS1 master", 12, th, 32, S.master, 32);
-    qs_wipe(S.prk, sizeof S.prk);
     if (rc == QS_OK) rc = qs_hkdf_expand_label(S.master, "QSHS1 c fin", S.cfin, 32);
     if (rc == QS_OK) rc = qs_hkdf_expand_label(S.master, "QSHS1 s fin", S.sfin, 32);
     if (rc == QS_OK) rc = qs_hkdf_expand_label(S.master, "QSHS1 c2s", S.c2s, 32);
@@ -556,7 +635,15 @@ done_early:;
     /* ---- server Finished ---- */
     uint32_t flen;
     uint8_t fin[32];
-    if (recv_hdr(&C, MT_FIN, 32, &flen, "Finished")) goto done;
+    if (recv_hdr(&C, MT_FIN, 32, &flen, "Finished")) {
+        if (qkd && R->status == QS_E_ALERT && strncmp(R->msg, "alert 4 ", 8) == 0) {
+            /* §11.5: the server rejected our Finished — its QKD key differs from ours */
+            R->status = QS_E_QKD_CONFIRM;
+            snprintf(R->msg, sizeof R->msg, "key confirmation failed (QKD key %s): server alert handshake_failure", qid0);
+            no_alert = 1;
+        }
+        goto done;
+    }
     if (flen != 32) { fail(R, QS_E_DECODE, "decode_error: Finished body of %u bytes", (unsigned)flen); goto done; }
     if (c_recv(&C, fin, 32, "Finished")) goto done;
     ts = qs_now_ns();
@@ -566,7 +653,11 @@ done_early:;
     qs_wipe(S.mac, sizeof S.mac);
     step(R, QS_T_FIN, ts);
     if (rc) { fail(R, QS_E_CRYPTO, "Finished failed"); goto done; }
-    if (!fin_ok) { fail(R, QS_E_AUTH, "server Finished does not verify"); goto done; }
+    if (!fin_ok) {
+        if (qkd) fail(R, QS_E_QKD_CONFIRM, "key confirmation failed (QKD key %s): server Finished does not verify", qid0);
+        else fail(R, QS_E_AUTH, "server Finished does not verify");
+        goto done;
+    }
     R->t_ns[QS_T_HS] = qs_now_ns() - t0;
     R->t_set |= 1u << QS_T_HS;
     in_hs = 0;
@@ -580,6 +671,11 @@ done_early:;
         rc = qs_rl_init(&tx, P->aead, P->refresh, S.c2s);
         if (rc == QS_OK) { have_tx = 1; rc = qs_rl_init(&rx, P->aead, P->refresh, S.s2c); }
         if (rc == QS_OK) have_rx = 1;
+        if (rc == QS_OK && qkd) {
+            /* §11.4: the fresh QKD keys of epochs 1..qkd_upd, mixed into both directions' ratchets */
+            tx.qkd = rx.qkd = qkeys + 32;
+            tx.qkd_n = rx.qkd_n = qupd;
+        }
         qs_wipe(S.c2s, sizeof S.c2s);
         qs_wipe(S.s2c, sizeof S.s2c);
         if (rc) { fail(R, rc == QS_E_OOM ? rc : QS_E_CRYPTO, "record keys failed"); goto done; }
@@ -639,7 +735,7 @@ done:
         }
         R->t_ns[QS_T_TOTAL] = R->t_ns[QS_T_HS] + R->t_ns[QS_T_REC];
         R->t_set |= 1u << QS_T_TOTAL;
-        int al = alert_for(R->status);
+        int al = no_alert ? -1 : alert_for(R->status);
         if (al >= 0 && C.s) {
             uint8_t a[5 + 100];
             size_t n = strlen(R->msg);
@@ -661,6 +757,7 @@ done:
     qs_free(obuf);
     qs_free(sgbuf);
     if (dk) { qs_pqc_wipe(dk, dklen); qs_free(dk); }
+    if (qkeys) { qs_wipe(qkeys, QS_QKD_KEY_BYTES * (1u + qupd)); qs_free(qkeys); }
     qs_free(sbuf);
     qs_free(rbuf);
     if (pt) { qs_wipe(pt, P->bytes); qs_free(pt); }

@@ -9,12 +9,16 @@ enum {
     QS_SUITE_RSA2048 = 1, QS_SUITE_ECDHE_P256 = 2, QS_SUITE_X25519 = 3,
     QS_SUITE_MLKEM512_MLDSA44 = 4, QS_SUITE_MLKEM768_MLDSA65 = 5, QS_SUITE_MLKEM1024_MLDSA87 = 6,
     QS_SUITE_X25519MLKEM768 = 7,
-    QS_SUITE_MAX = 7
+    QS_SUITE_QKD_MLKEM768 = 8, QS_SUITE_QKD_X25519MLKEM768 = 9,   /* HANDSHAKE.md §11 */
+    QS_SUITE_MAX = 9
 };
 
 /* Step timings, in the order they are reported (names: qs_step_name). */
-enum { QS_T_CONNECT, QS_T_KEYGEN, QS_T_DECAP, QS_T_DH, QS_T_VERIFY, QS_T_SIGN, QS_T_KDF, QS_T_FIN, QS_T_HS, QS_T_REC,
-       QS_T_TOTAL, QS_T_N };
+enum { QS_T_CONNECT, QS_T_KEYGEN, QS_T_DECAP, QS_T_DH, QS_T_VERIFY, QS_T_SIGN, QS_T_QKD, QS_T_KDF, QS_T_FIN, QS_T_HS,
+       QS_T_REC, QS_T_TOTAL, QS_T_N };
+
+/* QKD suites (§11): at most this many fresh QKD keys per connection besides the handshake key. */
+#define QS_QKD_MAX_UPD 255u
 
 #define QS_HS_MAX_RECORDS 1000000u
 #define QS_HS_MAX_BYTES 16384u
@@ -43,12 +47,18 @@ typedef struct {
     char msg[112];
     uint8_t ck[32];          /* mutual: SHA-256 of the node's ML-DSA public key */
     int have_ck;
+    uint8_t qkd_id[16];      /* QKD suites: key_ID of epoch 0 (public) */
+    uint32_t qkd_n;          /* QKD suites: key_IDs the server named (0: none) */
 } qs_op_result;
 
 const char *qs_suite_name(int suite);
 int qs_suite_by_name(const char *name);
 /* Whether a suite allows mutual authentication (suites 4-7). */
 int qs_suite_mutual_ok(int suite);
+/* Whether a suite is a QKD suite (8, 9; HANDSHAKE.md §11). */
+int qs_suite_qkd(int suite);
+/* qkd_upd for M records and refresh K: floor((M-1)/K), 0 when M or K is 0. */
+uint32_t qs_qkd_upd(uint32_t records, uint32_t refresh);
 /* Event key of a step ("encap" for QS_T_DH under rsa2048). */
 const char *qs_step_name(int step, int suite);
 const char *qs_aead_name(int aead);

@@ -10,6 +10,23 @@ int qs_rl_next_secret(const uint8_t cur[32], uint8_t next[32])
     return qs_hkdf_expand_label(cur, "QSHS1 upd", next, 32);
 }
 
+int qs_rl_next_secret_qkd(const uint8_t cur[32], const uint8_t qkd_key[32], uint8_t next[32])
+{
+    uint8_t salt[32];
+    int rc = qs_hkdf_expand_label(cur, "QSHS1 upd", salt, 32);
+    if (rc == QS_OK) rc = qs_hkdf_extract(salt, 32, qkd_key, 32, next);
+    qs_wipe(salt, sizeof salt);
+    return rc;
+}
+
+/* secret of epoch e + 1 from the secret of epoch e (QKD keys mixed in when the direction has them). */
+static int step_secret(const qs_rl *rl, uint64_t e, const uint8_t cur[32], uint8_t next[32])
+{
+    if (!rl->qkd) return qs_rl_next_secret(cur, next);
+    if (e + 1 > rl->qkd_n) return QS_E_EPOCH;
+    return qs_rl_next_secret_qkd(cur, rl->qkd + 32u * e, next);
+}
+
 int qs_rl_epoch_keys(const uint8_t secret[32], uint8_t key[32], uint8_t iv[12])
 {
     int rc = qs_hkdf_expand_label(secret, "QSHS1 key", key, 32);
@@ -75,7 +92,7 @@ static int ratchet_to(qs_rl *rl, uint16_t epoch)
 {
     while (rl->epoch < epoch) {
         uint8_t next[32];
-        int rc = qs_rl_next_secret(rl->secret, next);
+        int rc = step_secret(rl, rl->epoch, rl->secret, next);
         if (rc) { qs_wipe(next, sizeof next); return rc; }
         memcpy(rl->secret, next, 32);
         qs_wipe(next, sizeof next);
@@ -118,6 +135,7 @@ int qs_rl_open(qs_rl *rl, const uint8_t *body, size_t blen, uint8_t *pt, size_t 
         if (d >= 64 || (rl->bitmap >> d) & 1u) return QS_E_REPLAY;
     }
     if (epoch < rl->epoch) return QS_E_EPOCH;   /* retired epoch: its keys are gone */
+    if (rl->qkd && epoch > rl->qkd_n) return QS_E_EPOCH;   /* beyond the last QKD key */
 
     size_t len = blen - QS_RL_OVERHEAD;
     uint8_t nonce[12];
@@ -129,8 +147,8 @@ int qs_rl_open(qs_rl *rl, const uint8_t *body, size_t blen, uint8_t *pt, size_t 
         memcpy(sec, rl->secret, 32);
         rc = QS_OK;
         for (uint64_t e = rl->epoch; e < epoch && rc == QS_OK; e++) {
-            uint8_t next[32];
-            rc = qs_rl_next_secret(sec, next);
+            uint8_t next[32] = { 0 };
+            rc = step_secret(rl, e, sec, next);
             memcpy(sec, next, 32);
             qs_wipe(next, sizeof next);
         }

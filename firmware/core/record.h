@@ -23,6 +23,10 @@ typedef struct {
     int any;              /* a record has been accepted */
     uint64_t high;        /* highest accepted seq */
     uint64_t bitmap;      /* bit i: seq high - i accepted */
+    /* QKD suites (HANDSHAKE.md §11.4): fresh QKD keys for epochs 1..qkd_n (32 bytes each, epoch e at
+     * qkd + 32 (e - 1)), mixed into the ratchet; NULL = plain ratchet. Not owned (the caller wipes them). */
+    const uint8_t *qkd;
+    uint32_t qkd_n;
 } qs_rl;
 
 /* Takes a copy of secret0 (the caller wipes its own). */
@@ -38,6 +42,8 @@ int qs_rl_open(qs_rl *rl, const uint8_t *body, size_t blen, uint8_t *pt, size_t 
 
 /* secret_{e+1} = HKDF-Expand(secret_e, "QSHS1 upd", 32); key/iv of an epoch secret. Exposed for tests. */
 int qs_rl_next_secret(const uint8_t cur[32], uint8_t next[32]);
+/* QKD suites: secret_{e+1} = HKDF-Extract(salt = HKDF-Expand(secret_e, "QSHS1 upd", 32), IKM = qkd_key_{e+1}). */
+int qs_rl_next_secret_qkd(const uint8_t cur[32], const uint8_t qkd_key[32], uint8_t next[32]);
 int qs_rl_epoch_keys(const uint8_t secret[32], uint8_t key[32], uint8_t iv[12]);
 
 #endif

@@ -1,0 +1,188 @@
+// Controller ↔ firmware interop for the QKD suites (firmware/HANDSHAKE.md §11, PROTOCOL.md `qkd`): keys are
+// provisioned into the real POSIX node's store over the serial line, then bursts of both suites run against the
+// real handshake server, which takes the same keys (by key_ID) from an in-memory QKD pair source.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { NodeLink, LinkError } from '../drivers/node.js';
+import { VirtualNode } from '../virtual/node.js';
+import { HandshakeServer, generateServerKeys, type ServerKeys, type ServerOp } from '../handshake/server.js';
+import { provisionNode, QkdKeyPairSource, type QkdKey } from '../handshake/qkd.js';
+import { AEADS } from '../config/campaign.js';
+import { QKD_SUITES } from '../handshake/wire.js';
+import type { JsonObject } from '../link/frame.js';
+
+let keys: ServerKeys;
+before(() => {
+  keys = generateServerKeys();
+});
+
+async function withNode<T>(name: string, fn: (link: NodeLink, lines: string[]) => Promise<T>, baud = 115200, pace = false): Promise<T> {
+  const vn = new VirtualNode({ name, board: 'esp32', baud, pace });
+  const path = await vn.start();
+  const link = new NodeLink({ name, path, baud });
+  const lines: string[] = [];
+  link.on('console', (l: string) => lines.push(l));
+  await link.open();
+  try {
+    await link.connect();
+    return await fn(link, lines);
+  } finally {
+    await link.close();
+    await vn.stop();
+  }
+}
+
+async function withServer<T>(pool: QkdKeyPairSource, fn: (srv: HandshakeServer, port: number, ops: ServerOp[]) => Promise<T>): Promise<T> {
+  const srv = new HandshakeServer({ keys, qkd: pool.master, recordTimeoutMs: 3000 });
+  const ops: ServerOp[] = [];
+  srv.onOp((o) => ops.push(o));
+  const { port } = await srv.start();
+  try {
+    return await fn(srv, port, ops);
+  } finally {
+    await srv.close();
+  }
+}
+
+async function burst(link: NodeLink, port: number, pin: string, args: Record<string, string | number | boolean>) {
+  const events: JsonObject[] = [];
+  const res = await link.request('hs', { host: '127.0.0.1', port, pin, n: 3, records: 7, bytes: 100, aead: 'aes-256-gcm', refresh: 2, ...args }, {
+    idle: true, timeoutMs: 30000, onEvent: (e) => events.push(e),
+  });
+  return { res, events: events.filter((e) => e.ev === 'op') };
+}
+
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 50));
+const count = async (link: NodeLink): Promise<number> => (await link.request('qkd', { op: 'count' })).count as number;
+const hexOf = (ks: QkdKey[]): string[] => ks.map((k) => k.key.toString('hex'));
+
+test('qkd load/count/clear over serial; provisioning cost at 115200 baud (paced)', async (t) => {
+  await withNode('iqkd-store', async (link, lines) => {
+    assert.equal(await count(link), 0);
+    assert.ok(link.hello!.suites.includes('qkd-mlkem768') && link.hello!.suites.includes('qkd-x25519mlkem768'));
+    const pool = new QkdKeyPairSource();
+    const ks = pool.generate(90);
+    const r = await provisionNode(link, ks);
+    assert.equal(r.keys, 90);
+    assert.equal(r.requests, 10, '9 keys per 1024-byte request line');
+    assert.equal(await count(link), 90);
+    t.diagnostic(`provisioning 90 keys at 115200 baud (paced): ${r.bytes} bytes, ${r.ms.toFixed(0)} ms → ` +
+      `${(r.bytes / 90).toFixed(1)} bytes/key, ${(r.ms / 90).toFixed(2)} ms/key (line ${(r.bytes / 90 * 10 / 115.2).toFixed(2)} ms/key)`);
+    // duplicates, malformed batches, wrong key sizes: all or nothing
+    await assert.rejects(provisionNode(link, ks.slice(0, 1)), (e: unknown) => e instanceof LinkError && e.code === 'E_ARGS' && /already loaded/.test(e.message));
+    const bad = (keysArg: string, re: RegExp) => assert.rejects(link.request('qkd', { op: 'load', keys: keysArg }),
+      (e: unknown) => e instanceof LinkError && e.code === 'E_ARGS' && re.test(e.message));
+    await bad('', /empty/);
+    await bad(`${ks[0]!.keyId}=abcd`, /item 0/);
+    await bad(`not-a-uuid-0000-0000-0000-000000000000=${'00'.repeat(32)}`, /item 0/);
+    const fresh = pool.generate(2);
+    await bad(`${fresh[0]!.keyId}=${'11'.repeat(32)};${fresh[0]!.keyId}=${'22'.repeat(32)}`, /repeats/);
+    assert.equal(await count(link), 90, 'failed loads change nothing');
+    await assert.rejects(link.request('qkd', { op: 'nope' }), (e: unknown) => e instanceof LinkError && e.code === 'E_ARGS');
+    // the store holds 256 keys
+    await provisionNode(link, pool.generate(166));
+    assert.equal(await count(link), 256);
+    await assert.rejects(provisionNode(link, fresh), (e: unknown) => e instanceof LinkError && e.code === 'E_QKD_FULL');
+    const cl = await link.request('qkd', { op: 'clear' });
+    assert.equal(cl.cleared, 256);
+    assert.equal(await count(link), 0);
+    // reset wipes the store
+    await provisionNode(link, fresh);
+    const boot = new Promise<JsonObject>((res) => link.once('boot', res));
+    await link.request('reset');
+    await boot;
+    await link.connect();
+    assert.equal(await count(link), 0, 'no key survives a reset');
+    const all = [...ks, ...fresh].map((k) => k.key.toString('hex'));
+    for (const l of lines) for (const h of all) assert.ok(!l.toLowerCase().includes(h), 'key bytes on the console');
+  }, 115200, true);
+});
+
+test('both QKD suites × both AEADs: node and server use the same key_IDs, each once, with key refresh', async () => {
+  const pool = new QkdKeyPairSource();
+  const ks = pool.generate(120);
+  await withServer(pool, (srv, port, sops) =>
+    withNode('iqkd-run', async (link, lines) => {
+      await provisionNode(link, ks);
+      const events: JsonObject[] = [];
+      for (const suite of QKD_SUITES) {
+        for (const aead of AEADS) {
+          const { res, events: ops } = await burst(link, port, srv.pin(suite), { suite, aead });
+          assert.equal(res.done, 3, JSON.stringify(ops[0]));
+          for (const op of ops) {
+            assert.equal(op.ok, true, JSON.stringify(op));
+            const t = op.t as Record<string, number>;
+            const hybrid = suite === 'qkd-x25519mlkem768';
+            assert.deepEqual(Object.keys(t), ['connect', 'keygen', 'decap', ...(hybrid ? ['dh'] : []), 'verify', 'qkd', 'kdf', 'fin', 'hs', 'rec', 'total']);
+            assert.ok(t.qkd! > 0);
+            assert.equal(op.recs, 7);
+            assert.equal(op.qkd_n, 4, '1 handshake key + ⌊(7−1)/2⌋ = 3 epoch keys');
+            assert.equal(op.hs_tx, hybrid ? 1298 : 1266);
+            if (!hybrid) assert.equal(op.hs_rx, 6445 + 16 * 3);
+            assert.ok((op.stack as number) <= 64 * 1024);
+          }
+          events.push(...ops);
+        }
+      }
+      await settle();
+      const used = new Set<string>();
+      for (const op of events) {
+        const s = sops.find((o) => o.cr === op.cr)!;
+        assert.ok(s.ok, `${s.err} ${s.msg}`);
+        assert.equal(s.qkdKeyIds[0], op.qkd_id);
+        assert.equal(s.qkdKeyIds.length, op.qkd_n);
+        for (const id of s.qkdKeyIds) {
+          assert.ok(!used.has(id), `key_ID ${id} used twice`);
+          used.add(id);
+        }
+        assert.equal(s.bytesIn, (op.hs_tx as number) + (op.rec_tx as number) + 5);
+      }
+      assert.equal(used.size, 12 * 4);
+      assert.equal(await count(link), 120 - 48, 'the node wiped every key it used');
+      const all = hexOf(ks);
+      for (const e of events) { const j = JSON.stringify(e); for (const h of all) assert.ok(!j.includes(h), 'key bytes in an op event'); }
+      for (const l of lines) for (const h of all) assert.ok(!l.toLowerCase().includes(h), 'key bytes on the console');
+    }),
+  );
+});
+
+test('a flipped bit in the node\'s copy of a key fails key confirmation; an unknown key_ID is E_QKD_KEY', async () => {
+  const pool = new QkdKeyPairSource();
+  const ks = pool.generate(10);
+  await withServer(pool, (srv, port, sops) =>
+    withNode('iqkd-fail', async (link) => {
+      const nodeCopy = ks.map((k) => ({ keyId: k.keyId, key: Buffer.from(k.key) }));
+      nodeCopy[1]!.key[5]! ^= 0x10;   // the second key the server hands out
+      await provisionNode(link, nodeCopy);
+      for (const suite of QKD_SUITES) {
+        const { res, events } = await burst(link, port, srv.pin(suite), { suite, n: 1, records: 0 });
+        assert.equal((res.done as number) + (res.failed as number), 1);
+        if (suite === 'qkd-mlkem768') assert.equal(res.done, 1, 'first key fine');
+        else {
+          assert.equal(res.failed, 1);
+          assert.equal(events[0]!.err, 'E_QKD_CONFIRM', JSON.stringify(events[0]));
+          assert.match(events[0]!.msg as string, new RegExp(`key confirmation failed \\(QKD key ${ks[1]!.keyId}\\)`));
+        }
+      }
+      await settle();
+      const s = sops.find((o) => o.qkdKeyIds[0] === ks[1]!.keyId)!;
+      assert.equal(s.err, 'handshake_failure');
+      assert.match(s.msg!, /key confirmation failed \(QKD key .*\): client Finished does not verify/);
+      // unknown key_ID: the server hands out keys the node never received
+      const extra = pool.generate(3);
+      await link.request('qkd', { op: 'clear' });
+      const { res, events } = await burst(link, port, srv.pin('qkd-mlkem768'), { suite: 'qkd-mlkem768', n: 1, records: 0 });
+      assert.equal(res.failed, 1);
+      assert.equal(events[0]!.err, 'E_QKD_KEY');
+      assert.match(events[0]!.msg as string, /unknown QKD key_ID [0-9a-f-]{36} \(epoch 0\)/);
+      await settle();
+      assert.equal(sops.at(-1)!.err, 'peer_alert:handshake_failure');
+      assert.ok(extra.length);
+      // too many epochs for one connection, and mutual with a QKD suite, are E_ARGS
+      await assert.rejects(link.request('hs', { host: '127.0.0.1', port, pin: srv.pin('qkd-mlkem768'), suite: 'qkd-mlkem768', records: 1000, refresh: 1 }),
+        (e: unknown) => e instanceof LinkError && e.code === 'E_ARGS');
+      await assert.rejects(link.request('hs', { host: '127.0.0.1', port, pin: srv.pin('qkd-mlkem768'), suite: 'qkd-mlkem768', mutual: true }),
+        (e: unknown) => e instanceof LinkError && e.code === 'E_ARGS');
+    }),
+  );
+});
