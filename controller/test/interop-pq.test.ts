@@ -3,12 +3,12 @@
 // on TCP.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { NodeLink, LinkError } from '../drivers/node.js';
-import { VirtualNode } from '../virtual/node.js';
-import { HandshakeServer, generateServerKeys, type Fault, type ServerKeys, type ServerOp } from '../handshake/server.js';
+import { LinkError } from '../drivers/node.js';
+import { generateServerKeys, type Fault, type ServerKeys } from '../handshake/server.js';
+import type { JsonObject } from '../link/frame.js';
 import { AEADS } from '../config/campaign.js';
 import { PQ_SUITES, type PqSuiteName } from '../handshake/wire.js';
-import type { JsonObject } from '../link/frame.js';
+import { withNode, withServer, burst } from './harness.js';
 
 let keys: ServerKeys;
 before(() => {
@@ -23,39 +23,8 @@ const SIZES: Record<PqSuiteName, { tx: number; txMutual: number; rx: [number, nu
   'x25519mlkem768': { tx: 1297, txMutual: 6567, rx: [1355, 1361] },
 };
 
-async function withNode<T>(name: string, fn: (link: NodeLink, vn: VirtualNode) => Promise<T>): Promise<T> {
-  const vn = new VirtualNode({ name, board: 'esp32', baud: 115200, pace: false });
-  const path = await vn.start();
-  const link = new NodeLink({ name, path, baud: 115200 });
-  await link.open();
-  try {
-    await link.connect();
-    return await fn(link, vn);
-  } finally {
-    await link.close();
-    await vn.stop();
-  }
-}
 
-async function withServer<T>(fault: Fault | undefined, fn: (srv: HandshakeServer, port: number, ops: ServerOp[]) => Promise<T>): Promise<T> {
-  const srv = new HandshakeServer({ keys, ...(fault ? { fault } : {}), recordTimeoutMs: 3000 });
-  const ops: ServerOp[] = [];
-  srv.onOp((o) => ops.push(o));
-  const { port } = await srv.start();
-  try {
-    return await fn(srv, port, ops);
-  } finally {
-    await srv.close();
-  }
-}
 
-async function burst(link: NodeLink, port: number, pin: string, args: Record<string, string | number | boolean>) {
-  const events: JsonObject[] = [];
-  const res = await link.request('hs', { host: '127.0.0.1', port, pin, n: 3, records: 5, bytes: 100, aead: 'aes-256-gcm', refresh: 2, ...args }, {
-    idle: true, timeoutMs: 30000, onEvent: (e) => events.push(e),
-  });
-  return { res, events: events.filter((e) => e.ev === 'op') };
-}
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -72,7 +41,7 @@ test('hello lists the post-quantum suites', async () => {
 for (const suite of PQ_SUITES) {
   for (const aead of AEADS) {
     test(`${suite} + ${aead}: node handshakes, records and key refresh interoperate`, async () => {
-      await withServer(undefined, (srv, port, sops) =>
+      await withServer({ keys }, (srv, port, sops) =>
         withNode(`ipq-${suite}-${aead}`.slice(0, 40), async (link) => {
           const { res, events: ops } = await burst(link, port, srv.pin(suite), { suite, aead });
           assert.equal(res.done, 3, JSON.stringify(ops[0]));
@@ -118,7 +87,7 @@ for (const suite of PQ_SUITES) {
 }
 
 test('mutual authentication: every PQ suite; one node key per level and boot, reported as ck = the server\'s clientKey', async () => {
-  await withServer(undefined, (srv, port, sops) =>
+  await withServer({ keys }, (srv, port, sops) =>
     withNode('ipq-mutual', async (link) => {
       const byLevel = new Map<string, string>();
       for (const [i, suite] of PQ_SUITES.entries()) {
@@ -178,7 +147,7 @@ const faults: [Fault, PqSuiteName, boolean, string][] = [
 test('node detects server faults on the PQ suites (bad-sig, bad-finished, wrong-key, tamper, replay)', async () => {
   await withNode('ipq-faults', async (link) => {
     for (const [fault, suite, mutual, code] of faults) {
-      await withServer(fault, async (srv, port, sops) => {
+      await withServer({ keys, ...(fault ? { fault } : {}) }, async (srv, port, sops) => {
         const { res, events } = await burst(link, port, srv.pin(suite), { suite, n: 2, mutual });
         const what = `${fault}/${suite}/mutual=${mutual}`;
         assert.equal(res.failed, 2, what);
@@ -201,7 +170,7 @@ test('node detects server faults on the PQ suites (bad-sig, bad-finished, wrong-
 });
 
 test('a wrong pin fails E_AUTH before the ML-KEM key is used; bad mutual arguments are E_ARGS', async () => {
-  await withServer(undefined, (srv, port) =>
+  await withServer({ keys }, (srv, port) =>
     withNode('ipq-pin', async (link) => {
       for (const suite of PQ_SUITES) {
         const { res, events } = await burst(link, port, 'ab'.repeat(32), { suite, n: 1, mutual: true });
@@ -225,7 +194,7 @@ test('a wrong pin fails E_AUTH before the ML-KEM key is used; bad mutual argumen
 });
 
 test('node timings per PQ suite (median of 20 handshakes on the virtual node)', async (t) => {
-  await withServer(undefined, (srv, port) =>
+  await withServer({ keys }, (srv, port) =>
     withNode('ipq-timing', async (link) => {
       const rows: string[] = [];
       for (const suite of PQ_SUITES) {

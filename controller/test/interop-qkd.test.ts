@@ -4,60 +4,27 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { NodeLink, LinkError } from '../drivers/node.js';
-import { VirtualNode } from '../virtual/node.js';
-import { HandshakeServer, generateServerKeys, type ServerKeys, type ServerOp } from '../handshake/server.js';
+import { generateServerKeys, type ServerKeys } from '../handshake/server.js';
+import type { JsonObject } from '../link/frame.js';
 import { provisionNode, QkdKeyPairSource, type QkdKey } from '../handshake/qkd.js';
 import { AEADS } from '../config/campaign.js';
 import { QKD_SUITES } from '../handshake/wire.js';
-import type { JsonObject } from '../link/frame.js';
+import { withNode, withServer, burst } from './harness.js';
 
 let keys: ServerKeys;
 before(() => {
   keys = generateServerKeys();
 });
 
-async function withNode<T>(name: string, fn: (link: NodeLink, lines: string[]) => Promise<T>, baud = 115200, pace = false): Promise<T> {
-  const vn = new VirtualNode({ name, board: 'esp32', baud, pace });
-  const path = await vn.start();
-  const link = new NodeLink({ name, path, baud });
-  const lines: string[] = [];
-  link.on('console', (l: string) => lines.push(l));
-  await link.open();
-  try {
-    await link.connect();
-    return await fn(link, lines);
-  } finally {
-    await link.close();
-    await vn.stop();
-  }
-}
 
-async function withServer<T>(pool: QkdKeyPairSource, fn: (srv: HandshakeServer, port: number, ops: ServerOp[]) => Promise<T>): Promise<T> {
-  const srv = new HandshakeServer({ keys, qkd: pool.master, recordTimeoutMs: 3000 });
-  const ops: ServerOp[] = [];
-  srv.onOp((o) => ops.push(o));
-  const { port } = await srv.start();
-  try {
-    return await fn(srv, port, ops);
-  } finally {
-    await srv.close();
-  }
-}
 
-async function burst(link: NodeLink, port: number, pin: string, args: Record<string, string | number | boolean>) {
-  const events: JsonObject[] = [];
-  const res = await link.request('hs', { host: '127.0.0.1', port, pin, n: 3, records: 7, bytes: 100, aead: 'aes-256-gcm', refresh: 2, ...args }, {
-    idle: true, timeoutMs: 30000, onEvent: (e) => events.push(e),
-  });
-  return { res, events: events.filter((e) => e.ev === 'op') };
-}
 
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 50));
 const count = async (link: NodeLink): Promise<number> => (await link.request('qkd', { op: 'count' })).count as number;
 const hexOf = (ks: QkdKey[]): string[] => ks.map((k) => k.key.toString('hex'));
 
 test('qkd load/count/clear over serial; provisioning cost at 115200 baud (paced)', async (t) => {
-  await withNode('iqkd-store', async (link, lines) => {
+  await withNode('iqkd-store', async (link, { lines }) => {
     assert.equal(await count(link), 0);
     assert.ok(link.hello!.suites.includes('qkd-mlkem768') && link.hello!.suites.includes('qkd-x25519mlkem768'));
     const pool = new QkdKeyPairSource();
@@ -95,19 +62,19 @@ test('qkd load/count/clear over serial; provisioning cost at 115200 baud (paced)
     assert.equal(await count(link), 0, 'no key survives a reset');
     const all = [...ks, ...fresh].map((k) => k.key.toString('hex'));
     for (const l of lines) for (const h of all) assert.ok(!l.toLowerCase().includes(h), 'key bytes on the console');
-  }, 115200, true);
+  }, { baud: 115200, pace: true });
 });
 
 test('both QKD suites × both AEADs: node and server use the same key_IDs, each once, with key refresh', async () => {
   const pool = new QkdKeyPairSource();
   const ks = pool.generate(120);
-  await withServer(pool, (srv, port, sops) =>
-    withNode('iqkd-run', async (link, lines) => {
+  await withServer({ keys, qkd: pool.master }, (srv, port, sops) =>
+    withNode('iqkd-run', async (link, { lines }) => {
       await provisionNode(link, ks);
       const events: JsonObject[] = [];
       for (const suite of QKD_SUITES) {
         for (const aead of AEADS) {
-          const { res, events: ops } = await burst(link, port, srv.pin(suite), { suite, aead });
+          const { res, events: ops } = await burst(link, port, srv.pin(suite), { suite, aead, records: 7 });
           assert.equal(res.done, 3, JSON.stringify(ops[0]));
           for (const op of ops) {
             assert.equal(op.ok, true, JSON.stringify(op));
@@ -149,7 +116,7 @@ test('both QKD suites × both AEADs: node and server use the same key_IDs, each 
 test('a flipped bit in the node\'s copy of a key fails key confirmation; an unknown key_ID is E_QKD_KEY', async () => {
   const pool = new QkdKeyPairSource();
   const ks = pool.generate(10);
-  await withServer(pool, (srv, port, sops) =>
+  await withServer({ keys, qkd: pool.master }, (srv, port, sops) =>
     withNode('iqkd-fail', async (link) => {
       const nodeCopy = ks.map((k) => ({ keyId: k.keyId, key: Buffer.from(k.key) }));
       nodeCopy[1]!.key[5]! ^= 0x10;   // the second key the server hands out

@@ -3,55 +3,20 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { NodeLink, LinkError } from '../drivers/node.js';
 import { VirtualNode } from '../virtual/node.js';
-import { HandshakeServer, generateServerKeys, type Fault, type ServerKeys, type ServerOp } from '../handshake/server.js';
+import { generateServerKeys, type Fault, type ServerKeys } from '../handshake/server.js';
 import { SUITES, AEADS } from '../config/campaign.js';
 import { CLASSICAL_SUITES } from '../handshake/wire.js';
 import type { JsonObject } from '../link/frame.js';
+import { withNode, withServer, burst, handled } from './harness.js';
 
-/** Marks a promise that a test will assert on later as handled, so an early rejection is not "unhandled". */
-function handled<T>(p: Promise<T>): Promise<T> {
-  p.catch(() => undefined);
-  return p;
-}
 
 let keys: ServerKeys;
 before(() => {
   keys = generateServerKeys();
 });
 
-async function withNode<T>(name: string, fn: (link: NodeLink, vn: VirtualNode) => Promise<T>): Promise<T> {
-  const vn = new VirtualNode({ name, board: 'esp32', baud: 115200, pace: false });
-  const path = await vn.start();
-  const link = new NodeLink({ name, path, baud: 115200 });
-  await link.open();
-  try {
-    await link.connect();
-    return await fn(link, vn);
-  } finally {
-    await link.close();
-    await vn.stop();
-  }
-}
 
-async function withServer<T>(fault: Fault | undefined, fn: (srv: HandshakeServer, port: number, ops: ServerOp[]) => Promise<T>): Promise<T> {
-  const srv = new HandshakeServer({ keys, ...(fault ? { fault } : {}), recordTimeoutMs: 3000 });
-  const ops: ServerOp[] = [];
-  srv.onOp((o) => ops.push(o));
-  const { port } = await srv.start();
-  try {
-    return await fn(srv, port, ops);
-  } finally {
-    await srv.close();
-  }
-}
 
-async function burst(link: NodeLink, port: number, pin: string, args: Record<string, string | number | boolean>) {
-  const events: JsonObject[] = [];
-  const res = await link.request('hs', { host: '127.0.0.1', port, pin, n: 3, records: 5, bytes: 100, aead: 'aes-256-gcm', refresh: 2, ...args }, {
-    idle: true, timeoutMs: 15000, onEvent: (e) => events.push(e),
-  });
-  return { res, events };
-}
 
 test('hello reports version, build hash, board profile and suites', async () => {
   await withNode('interop-hello', async (link) => {
@@ -71,7 +36,7 @@ test('hello reports version, build hash, board profile and suites', async () => 
 for (const suite of CLASSICAL_SUITES) {
   for (const aead of AEADS) {
     test(`${suite} + ${aead}: node handshakes and records interoperate with the controller`, async () => {
-      await withServer(undefined, (srv, port, sops) =>
+      await withServer({ keys }, (srv, port, sops) =>
         withNode(`interop-${suite}-${aead}`.slice(0, 40), async (link) => {
           const { res, events } = await burst(link, port, srv.pin(suite), { suite, aead });
           assert.equal(res.done, 3);
@@ -114,7 +79,7 @@ const faults: [Fault, string, string][] = [
 ];
 for (const [fault, suite, code] of faults) {
   test(`node detects a server fault "${fault}" (${suite}) as ${code}`, async () => {
-    await withServer(fault, (srv, port) =>
+    await withServer({ keys, fault }, (srv, port) =>
       withNode(`interop-fault-${fault}`, async (link) => {
         const { res, events } = await burst(link, port, srv.pin(suite), { suite, n: 2 });
         assert.equal(res.failed, 2);
@@ -128,7 +93,7 @@ for (const [fault, suite, code] of faults) {
 }
 
 test('a wrong pin fails authentication before any key is used', async () => {
-  await withServer(undefined, (_srv, port) =>
+  await withServer({ keys }, (_srv, port) =>
     withNode('interop-pin', async (link) => {
       const { res, events } = await burst(link, port, 'ab'.repeat(32), { suite: 'x25519', n: 1 });
       assert.equal(res.failed, 1);
@@ -138,7 +103,7 @@ test('a wrong pin fails authentication before any key is used', async () => {
 });
 
 test('busy, abort, bad arguments and unknown commands are answered with their codes', async () => {
-  await withServer(undefined, (srv, port) =>
+  await withServer({ keys }, (srv, port) =>
     withNode('interop-busy', async (link) => {
       const long = handled(link.request('hs', { host: '127.0.0.1', port, pin: srv.pin('x25519'), suite: 'x25519', n: 100000, records: 0, bytes: 16, aead: 'aes-256-gcm', refresh: 0 }, { idle: true, timeoutMs: 10000 }));
       await new Promise((r) => setTimeout(r, 100));
@@ -169,8 +134,8 @@ test('node console lines and a reset mid-life keep the link usable', async () =>
 });
 
 test('a killed node closes the link and fails the pending request', async () => {
-  await withServer(undefined, (srv, port) =>
-    withNode('interop-kill', async (link, vn) => {
+  await withServer({ keys }, (srv, port) =>
+    withNode('interop-kill', async (link, { vn }) => {
       const p = handled(link.request('hs', { host: '127.0.0.1', port, pin: srv.pin('x25519'), suite: 'x25519', n: 100000, records: 0, bytes: 16, aead: 'aes-256-gcm', refresh: 0 }, { idle: true, timeoutMs: 5000 }));
       await new Promise((r) => setTimeout(r, 100));
       vn.kill();
@@ -206,7 +171,7 @@ test('a paced node costs what a real UART does, also after the line was idle', a
 });
 
 test('op timings never include serial I/O: a slow (paced) line does not inflate them', async () => {
-  await withServer(undefined, async (srv, port) => {
+  await withServer({ keys }, async (srv, port) => {
     const vn = new VirtualNode({ name: 'interop-slowline', board: 'esp32', baud: 9600, pace: true });
     const path = await vn.start();
     const link = new NodeLink({ name: 'interop-slowline', path, baud: 9600 });

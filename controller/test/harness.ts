@@ -1,0 +1,58 @@
+// Shared by the interop tests: a real virtual node (POSIX firmware on a pty) and a real handshake server.
+import { NodeLink } from '../drivers/node.js';
+import { VirtualNode } from '../virtual/node.js';
+import { HandshakeServer, type HandshakeServerOptions, type ServerOp } from '../handshake/server.js';
+import type { JsonObject } from '../link/frame.js';
+
+export interface NodeHandle {
+  link: NodeLink;
+  vn: VirtualNode;
+  /** Every console (non-frame) line the node printed. */
+  lines: string[];
+}
+
+/** Starts a virtual node, says hello, runs fn, and always tears both down. */
+export async function withNode<T>(name: string, fn: (link: NodeLink, h: NodeHandle) => Promise<T>, opts: { baud?: number; pace?: boolean; board?: string } = {}): Promise<T> {
+  const baud = opts.baud ?? 115200;
+  const vn = new VirtualNode({ name, board: opts.board ?? 'esp32', baud, pace: opts.pace ?? false });
+  const path = await vn.start();
+  const link = new NodeLink({ name, path, baud });
+  const lines: string[] = [];
+  link.on('console', (l: string) => lines.push(l));
+  await link.open();
+  try {
+    await link.connect(3, opts.pace ? 5000 : 2000);
+    return await fn(link, { link, vn, lines });
+  } finally {
+    await link.close();
+    await vn.stop();
+  }
+}
+
+/** Starts a handshake server (3 s record timeout), collects its ops, runs fn, closes it. */
+export async function withServer<T>(opts: HandshakeServerOptions, fn: (srv: HandshakeServer, port: number, ops: ServerOp[]) => Promise<T>): Promise<T> {
+  const srv = new HandshakeServer({ recordTimeoutMs: 3000, ...opts });
+  const ops: ServerOp[] = [];
+  srv.onOp((o) => ops.push(o));
+  const { port } = await srv.start();
+  try {
+    return await fn(srv, port, ops);
+  } finally {
+    await srv.close();
+  }
+}
+
+/** One `hs` burst on the node against 127.0.0.1:port; returns the answer and the op events. */
+export async function burst(link: NodeLink, port: number, pin: string, args: Record<string, string | number | boolean>) {
+  const events: JsonObject[] = [];
+  const res = await link.request('hs', { host: '127.0.0.1', port, pin, n: 3, records: 5, bytes: 100, aead: 'aes-256-gcm', refresh: 2, ...args }, {
+    idle: true, timeoutMs: 30000, onEvent: (e) => events.push(e),
+  });
+  return { res, events: events.filter((e) => e.ev === 'op') };
+}
+
+/** Marks a promise that a test will assert on later as handled, so an early rejection is not "unhandled". */
+export function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
