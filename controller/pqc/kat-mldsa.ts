@@ -9,15 +9,14 @@
 //   preHash "preHash"                                 -> ph = the case's hashAlg (SHA2-256, SHAKE-128, ...)
 //   preHash "pure" / "none" / absent                  -> ph pure
 //   deterministic true (sigGen)                       -> rnd = 32 zero bytes; false -> the case's rnd
-import { basename } from 'node:path';
-import { acvpParameterSet, readAcvp, type KatFailure, type KatResult, type PqcAlg } from './kat.js';
+import { runKatFile, type KatOutcome, type KatResult, type PqcAlg } from './kat.js';
 import { PqcToolError, type PqcTool } from './tool.js';
 
 type Test = { tcId: number } & Record<string, unknown>;
 type Group = { tgId: number } & Record<string, unknown>;
 
 /** What one test case turned into: a verdict, or a reason it could not be run. */
-type Outcome = { pass: true } | { pass: false; reason: string } | { skip: string };
+type Outcome = KatOutcome;
 
 const SETS: Partial<Record<PqcAlg, string>> = { 'ml-dsa-44': '44', 'ml-dsa-65': '65', 'ml-dsa-87': '87' };
 
@@ -137,36 +136,5 @@ async function runOne(tool: PqcTool, set: string, acvpMode: string, g: Group, t:
 export async function runMldsaKat(tool: PqcTool, file: string, alg: PqcAlg): Promise<KatResult> {
   const set = SETS[alg];
   if (!set) throw new Error(`runMldsaKat: ${alg} is not an ML-DSA parameter set`);
-  const acvp = readAcvp(file);
-  if (acvp.algorithm !== 'ML-DSA') throw new Error(`${file}: an ${acvp.algorithm} file, not ML-DSA`);
-  const ps = acvpParameterSet(alg);
-  const result: KatResult = { file, mode: acvp.mode, alg, total: 0, passed: 0, failed: 0, skipped: 0, failures: [], skips: [] };
-  const skip = (reason: string): void => {
-    result.skipped++;
-    const s = result.skips.find((x) => x.reason === reason);
-    if (s) s.count++;
-    else result.skips.push({ reason, count: 1 });
-  };
-
-  const jobs: Promise<{ tgId: number; tcId: number; o: Outcome }>[] = [];
-  for (const g of acvp.testGroups) {
-    if (g.parameterSet !== ps) continue;
-    for (const t of g.tests) {
-      result.total++;
-      // Requests are pipelined: the tool answers in order, so all cases of the file are in flight at once.
-      jobs.push(runOne(tool, set, acvp.mode, g, t).then((o) => ({ tgId: g.tgId, tcId: t.tcId, o })));
-    }
-  }
-  for (const { tgId, tcId, o } of await Promise.all(jobs)) {
-    if ('skip' in o) skip(o.skip);
-    else if (o.pass) result.passed++;
-    else {
-      result.failed++;
-      const f: KatFailure = { tgId, tcId, reason: o.reason };
-      result.failures.push(f);
-    }
-  }
-  // Not a skipped case (there is none), but said: a file without this parameter set must not look like a pass.
-  if (result.total === 0) result.skips.push({ reason: `no ${ps} test cases in ${basename(file)}`, count: 0 });
-  return result;
+  return runKatFile(file, 'ML-DSA', alg, (mode, g, t) => runOne(tool, set, mode, g, t));
 }

@@ -1,14 +1,13 @@
 // ML-KEM (FIPS 203) known-answer tests: ACVP keyGen and encapDecap vector files through the firmware's C code
 // (qslab-pqc kem.* commands). Every test case of the requested parameter set is run and compared byte for byte;
 // a case that cannot be run is counted as skipped with the reason, never dropped.
-import { basename } from 'node:path';
-import { acvpParameterSet, readAcvp, type KatFailure, type KatResult, type PqcAlg } from './kat.js';
+import { runKatFile, type KatOutcome, type KatResult, type PqcAlg } from './kat.js';
 import { PqcToolError, type PqcTool } from './tool.js';
 
 type Test = { tcId: number } & Record<string, unknown>;
 
 /** What one test case turned into: a verdict, or a reason it could not be run. */
-type Outcome = { pass: true } | { pass: false; reason: string } | { skip: string };
+type Outcome = KatOutcome;
 
 const SETS: Partial<Record<PqcAlg, string>> = { 'ml-kem-512': '512', 'ml-kem-768': '768', 'ml-kem-1024': '1024' };
 
@@ -95,37 +94,5 @@ async function runOne(tool: PqcTool, set: string, mode: string, fn: string | und
 export async function runMlkemKat(tool: PqcTool, file: string, alg: PqcAlg): Promise<KatResult> {
   const set = SETS[alg];
   if (!set) throw new Error(`runMlkemKat: ${alg} is not an ML-KEM parameter set`);
-  const acvp = readAcvp(file);
-  if (acvp.algorithm !== 'ML-KEM') throw new Error(`${file}: an ${acvp.algorithm} file, not ML-KEM`);
-  const ps = acvpParameterSet(alg);
-  const result: KatResult = { file, mode: acvp.mode, alg, total: 0, passed: 0, failed: 0, skipped: 0, failures: [], skips: [] };
-  const skip = (reason: string): void => {
-    result.skipped++;
-    const s = result.skips.find((x) => x.reason === reason);
-    if (s) s.count++;
-    else result.skips.push({ reason, count: 1 });
-  };
-
-  const jobs: Promise<{ tgId: number; tcId: number; o: Outcome }>[] = [];
-  for (const g of acvp.testGroups) {
-    if (g.parameterSet !== ps) continue;
-    const fn = typeof g.function === 'string' ? g.function : undefined;
-    for (const t of g.tests) {
-      result.total++;
-      // Requests are pipelined: the tool answers in order, so all cases of the file are in flight at once.
-      jobs.push(runOne(tool, set, acvp.mode, fn, t).then((o) => ({ tgId: g.tgId, tcId: t.tcId, o })));
-    }
-  }
-  for (const { tgId, tcId, o } of await Promise.all(jobs)) {
-    if ('skip' in o) skip(o.skip);
-    else if (o.pass) result.passed++;
-    else {
-      result.failed++;
-      const f: KatFailure = { tgId, tcId, reason: o.reason };
-      result.failures.push(f);
-    }
-  }
-  // Not a skipped case (there is none), but said: a file without this parameter set must not look like a pass.
-  if (result.total === 0) result.skips.push({ reason: `no ${ps} test cases in ${basename(file)}`, count: 0 });
-  return result;
+  return runKatFile(file, 'ML-KEM', alg, (mode, g, t) => runOne(tool, set, mode, typeof g.function === 'string' ? g.function : undefined, t));
 }
