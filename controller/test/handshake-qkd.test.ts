@@ -3,10 +3,12 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createHmac, hkdfSync } from 'node:crypto';
+import { ml_kem512, ml_kem768 } from '@noble/post-quantum/ml-kem.js';
+import { x25519 } from '@noble/curves/ed25519.js';
 import { HandshakeServer, generateServerKeys, type ServerKeys, type ServerOp } from '../handshake/server.js';
 import { runClient, type ClientOptions } from '../handshake/client.js';
 import {
-  catKdfContext, keyIdFromBytes, keyIdToBytes, keyMap, loadBatches, QKD_INFO, QkdKeyPairSource, qkdMaster, qkdUpdFor,
+  catKdf, catKdfContext, keyIdFromBytes, keyIdToBytes, keyMap, loadBatches, QKD_INFO, QkdKeyPairSource, qkdMaster, qkdUpdFor,
 } from '../handshake/qkd.js';
 import { nextSecret } from '../handshake/keyschedule.js';
 import { AEADS, QKD_SUITES, SUITE_IDS, decodeClientHello, encodeClientHello, type QkdSuiteName } from '../handshake/wire.js';
@@ -50,7 +52,7 @@ test('CatKDF (ETSI TS 103 744 §8.2, HKDF-SHA-256) as instantiated in §11.3: in
   const want = Buffer.from(hkdfSync('sha256', Buffer.concat([qkdKey, z]), Buffer.concat([cr, sr]), ctx, 32));
   const got = qkdMaster({ qkdKey, z, th, keyId0, clientRandom: cr, serverRandom: sr });
   assert.equal(got.toString('hex'), want.toString('hex'));
-  // self-made vector (no published vector instantiates CatKDF with a QKD key; HANDSHAKE.md §11.3)
+  // self-made vector of the QSHS/1 instantiation (no published vector uses a QKD key as psk; HANDSHAKE.md §11.3)
   assert.equal(got.toString('hex'), '369482b22399781e8da3001f15e3ffbfb6888f5e039678f07661258e66c0c2e1');
   // epoch ratchet with a QKD key (§11.4): Extract(salt = Expand(s0, "QSHS1 upd", 32), IKM = qkd key), by hand
   const s0 = seq(0xa0, 32);
@@ -59,6 +61,80 @@ test('CatKDF (ETSI TS 103 744 §8.2, HKDF-SHA-256) as instantiated in §11.3: in
   assert.equal(keyIdFromBytes(keyId0), keyId);
 });
 
+
+// ETSI TS 103 744 CatKDF test vectors, HKDF-SHA-256 variant, from ETSI's reference implementation
+// github.com/etsi-forge/cyber.103744_QHKEX, main.c at commit 026e1ed67c7feb01b0f0262f999c6d5e6e821002
+// (INFO_TEST_VECTOR "ETSI_QSHKE_TEST_VECTORS_V_1_2"; ML-KEM edition), test_hkex_concatenate_hkdf() → hkex_concat_hkdf():
+// CIDs 1711 (X25519 + ML-KEM-512) and 1721 (X25519 + ML-KEM-768), strkmcat_hkdf[1] and [4]. There psk is empty,
+// k1 = X25519 ss, k2 = ML-KEM ss, label = LA ^ LB, L = 16, and MA / MB come from the reference's
+// message_formatting_function: cid bytes, then per field u32 BE of the field's *hex-string* length (2 × bytes) | bytes.
+// PA1/PB1 and k1 are RFC 7748 §6.1 (strSA_ECC = Alice's private key); PA2 (ek), PB2 (ct) and k2 come from
+// ML-KEM.KeyGen / Encaps with the file's deterministic_seed entries, which @noble/post-quantum reproduces byte for
+// byte (checked against the file's strPA2 / strPB2 / strk2; the ek and ct are pinned by SHA-256 below).
+const ETSI_CATKDF = [
+  {
+    cid: '1711', kem: ml_kem512,
+    seed: 'D69CFC64F84D4F33E4C54E166B7FF9283A394986A539B23987A10F39D2D9689B6DE62E3465A55C9C78A07D265BE8540B3E58B0801A124D07FF12B438D5202EA0',
+    coins: '0121CB32ACD1871135CB34E29C1A0E26CCC001B939EAFAACC28F13F1938DBF91',
+    la: '0102030405060708090A0B0C0D0E0F12102030405060708090A0B0C0D0E0F122',
+    lb: '202030405060708090A0B0C0D0E0F10D02030405060708090A0B0C0D0E0F10D9',
+    k2: '63DFB842BF767F89717839642A9B92FCCF82BF46A9F39BA1A3292995F3F934DC',
+    pa2Head: 'DEE78922BB8DA2F4764DCA45F8EA4C1F', pb2Head: '1C43DE770E9CD59846B6F81F9C61CCD8',
+    km: '36C6BDE2BE72B35F3A51CA8EF72489E9',
+  },
+  {
+    cid: '1721', kem: ml_kem768,
+    seed: '8D45A2AB49D8C20D4AB5680E5C9D9D0CC9CA8228484946F9AFCE5B8DF6F39D19A9F93C7B791356B66AFCCEB745A548C7F6B185E4F45EC1FF1A22ACDD96E7A6D8',
+    coins: 'B3DBB0BF61A5230DC0AB9F1D21D5C16566FF9AD805A5E1EB7B2D6913D4CD5607',
+    la: '0102030405060708090A0B0C0D0E0F1101020304050607081020304050607085',
+    lb: '202030405060708090A0B0C0D0E0F100202030405060708E020304050607080C',
+    k2: 'E3E4F4E9D4F5C9AE03836BB9266C50B033285ACE9BC56F73817CE19679D1429A',
+    pa2Head: '06F51174F03C2FE07CC31B0659B87EBF', pb2Head: 'DB3D4F38A49CC5C1C7766573873F3926',
+    km: '701675524E4986A391AFEFBB604AA63D',
+  },
+] as const;
+
+test('CatKDF: ETSI TS 103 744 reference vectors (HKDF-SHA-256, CIDs 1711 and 1721) byte for byte', () => {
+  const hex = (s: string) => Buffer.from(s, 'hex');
+  const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b; };
+  const mff = (cid: string, ...fields: Uint8Array[]) => Buffer.concat([hex(cid), ...fields.flatMap((f) => [u32(2 * f.length), Buffer.from(f)])]);
+  const info = Buffer.from('ETSI_QSHKE_TEST_VECTORS_V_1_2', 'latin1');
+  const skA = hex('77076D0A7318A57D3C16C17251B26645DF4C2F87EBC0992AB177FBA51DB92C2A');
+  const pa1 = Buffer.from(x25519.getPublicKey(skA));
+  const pb1 = hex('DE9EDB7D7B7DC1B4D35B61C2ECE435373F8343C85B78674DADFC7E146F882B4F');
+  const k1 = Buffer.from(x25519.getSharedSecret(skA, pb1));
+  assert.equal(pa1.toString('hex').toUpperCase(), '8520F0098930A754748B7DDCB43EF75A0DBF3A0D26381AF4EBA4A98EAA9B4E6A');
+  assert.equal(k1.toString('hex').toUpperCase(), '4A5D9D5BA4CE2DE1728E3BF480350F25E07E21C947D19E3376F09B3C1E161742');
+  const digests: string[] = [];
+  const contexts: string[] = [];
+  for (const v of ETSI_CATKDF) {
+    const pa2 = Buffer.from(v.kem.keygen(hex(v.seed)).publicKey);
+    const enc = v.kem.encapsulate(pa2, hex(v.coins));
+    const pb2 = Buffer.from(enc.cipherText);
+    const k2 = Buffer.from(enc.sharedSecret);
+    assert.equal(k2.toString('hex').toUpperCase(), v.k2, `${v.cid}: k2`);
+    assert.equal(pa2.subarray(0, 16).toString('hex').toUpperCase(), v.pa2Head, `${v.cid}: PA2`);
+    assert.equal(pb2.subarray(0, 16).toString('hex').toUpperCase(), v.pb2Head, `${v.cid}: PB2`);
+    digests.push(createHash('sha256').update(pa2).update(pb2).digest('hex'));
+    const ma = mff(v.cid, hex(v.la), pa1, pa2);
+    const mb = mff(v.cid, hex(v.lb), pb1, pb2);
+    const label = Buffer.from(hex(v.la).map((b, i) => b ^ hex(v.lb)[i]!));
+    const km = catKdf({ psk: Buffer.alloc(0), secrets: [k1, k2], info, ma, mb, label, length: 16 });
+    assert.equal(km.toString('hex').toUpperCase(), v.km, `${v.cid}: key material`);
+    // the same through Node's HKDF and a hand-made context (cahb_f of the reference)
+    const ctx = createHash('sha256').update(Buffer.concat([u32(info.length), info, u32(ma.length), ma, u32(mb.length), mb])).digest();
+    assert.deepEqual(catKdfContext(info, ma, mb), ctx);
+    contexts.push(ctx.toString('hex'));
+    assert.equal(Buffer.from(hkdfSync('sha256', Buffer.concat([k1, k2]), label, ctx, 16)).toString('hex').toUpperCase(), v.km);
+  }
+  // SHA-256(PA2 | PB2): the ek / ct of the file (1711: also checked against a transcription of strPA2[1] / strPB2[1])
+  assert.deepEqual(digests, [
+    'a5988eeca11bed01632da85c2731cfb32fa5a51ca72c8d5cf33a97aa43d87d29',
+    '5206f6b0f40a8e63c4a4bb724891aa476d679064be0fe620f6a2b315b1dd38bb',
+  ]);
+  // CID 1721's context, also used by the firmware's unit test of this vector (firmware/tests/core_test.c)
+  assert.equal(contexts[1], '43684d7807e0b60507d4a921c900d6498f5cb110c579179ce7268abcc508afc7');
+});
 
 test('wire: qkd_upd in the ClientHello of a QKD suite only; loadBatches fits 9 keys per request line', () => {
   const base = { version: 1, aead: 1, refresh: 2, clientRandom: seq(0, 32), share: seq(0, 1184) };

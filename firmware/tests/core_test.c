@@ -267,6 +267,17 @@ static void test_hkdf(void)
     CHECK(eqhex(prk, 32, "19ef24a32c717b167f33a91d6f648bdf96596776afdb6377ac434c1c293ccb04"));
     CHECK(qs_hkdf_expand(prk, 32, NULL, 0, okm, 42) == QS_OK);
     CHECK(eqhex(okm, 42, "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8"));
+    /* ETSI TS 103 744 CatKDF, HKDF-SHA-256 (HANDSHAKE.md §11.3): reference vector CID 1721 (X25519 + ML-KEM-768) of
+     * github.com/etsi-forge/cyber.103744_QHKEX main.c @ 026e1ed6 (strkmcat_hkdf[4]); PRK = Extract(label, psk | k1 | k2)
+     * with psk empty, key = Expand(PRK, context, 16). The context (SHA-256 of u32|info|u32|MA|u32|MB) is recomputed
+     * from the vector's MA / MB in controller/test/handshake-qkd.test.ts. */
+    il = unhex("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742"
+               "e3e4f4e9d4f5c9ae03836bb9266c50b033285ace9bc56f73817ce19679d1429a", ikm);
+    sl = unhex("212233445566778899aabbccddeefe1121223344556677861223344556677889", salt);
+    nl = unhex("43684d7807e0b60507d4a921c900d6498f5cb110c579179ce7268abcc508afc7", info);
+    CHECK(qs_hkdf_extract(salt, sl, ikm, il, prk) == QS_OK);
+    CHECK(qs_hkdf_expand(prk, 32, info, nl, okm, 16) == QS_OK);
+    CHECK(eqhex(okm, 16, "701675524e4986a391afefbb604aa63d"));
     /* HMAC with a long key (RFC 4231 test case 6) */
     uint8_t key[131], mac[32];
     memset(key, 0xaa, sizeof key);
