@@ -94,18 +94,20 @@ export interface PlannedCell {
   cellId: string;
   node: string;
   suite: string;
+  profile: string;
   bytes: number;
   repetition: number;
 }
 
-/** suites × nodes × payloads × repetitions, in a seeded random interleaving. */
+/** suites × nodes × profiles × payloads × repetitions, in a seeded random interleaving. */
 export function planCells(c: Campaign, nodeNames: string[]): PlannedCell[] {
   const payloads = Array.isArray(c.records.bytes) ? c.records.bytes : [c.records.bytes];
   const cells: PlannedCell[] = [];
   for (let rep = 1; rep <= c.repetitions; rep++)
     for (const suite of c.suites)
       for (const node of nodeNames)
-        for (const bytes of payloads) cells.push({ cellId: `${node}/${suite}/loopback/${bytes}B/r${rep}`, node, suite, bytes, repetition: rep });
+        for (const profile of c.profiles)
+          for (const bytes of payloads) cells.push({ cellId: `${node}/${suite}/${profile}/${bytes}B/r${rep}`, node, suite, profile, bytes, repetition: rep });
   return shuffle(cells, seededRandom(c.seed));
 }
 
@@ -226,7 +228,7 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
       const spec = rig.nodes.find((x) => x.name === p.node)!;
       return {
         runId: run.id, cellId: p.cellId, node: p.node, board: spec.board, buildHash: n?.hello.build ?? '', firmware: n?.hello.fw ?? '',
-        suite: p.suite, profile: 'loopback', aead: c.records.aead, records: c.records.count, bytes: p.bytes, refresh: c.records.refresh,
+        suite: p.suite, profile: p.profile, aead: c.records.aead, records: c.records.count, bytes: p.bytes, refresh: c.records.refresh,
         repetition: p.repetition, ops: c.handshakes, status: 'pending', attempts: 0,
       };
     };

@@ -17,6 +17,9 @@ export const campaignSchema = z.strictObject({
   nodes: z.union([z.literal('all'), z.array(z.string()).min(1)]).default('all'),
   handshakes: z.number().int().min(1).max(100000),
   repetitions: z.number().int().min(1).max(1000).default(1),
+  // Network profiles (names from profiles_file); 'loopback' = no impairment. Each profile is its own cell.
+  profiles: z.array(z.string().regex(/^[a-z0-9][a-z0-9_.+-]{0,63}$/, 'profile names are lower-case letters, digits, "_", ".", "+", "-"')).min(1).default(['loopback']),
+  profiles_file: z.string().default('fixtures/network-profiles.yaml'),
   // Post-quantum suites only: the node also authenticates with its own ML-DSA key (ClientAuth).
   mutual: z.boolean().default(false),
   records: z

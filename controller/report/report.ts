@@ -16,6 +16,7 @@ const STEP_LABEL: Record<string, string> = {
 export interface GroupStats {
   suite: string;
   node: string;
+  profile: string;
   board: string;
   build: string;
   ops: number;
@@ -36,7 +37,7 @@ export interface ReportData {
 }
 
 export function analyze(run: RunInfo, cells: CellInfo[], ops: OpRecord[], events: RunEvent[]): ReportData {
-  const key = (o: { suite: string; node: string }) => `${o.suite}\u0000${o.node}`;
+  const key = (o: { suite: string; node: string; profile: string }) => `${o.suite}\u0000${o.node}\u0000${o.profile}`;
   const byKey = new Map<string, OpRecord[]>();
   for (const op of ops) {
     const k = key(op);
@@ -46,10 +47,10 @@ export function analyze(run: RunInfo, cells: CellInfo[], ops: OpRecord[], events
   const groups: GroupStats[] = [];
   const keys = new Set([...cells.map(key), ...byKey.keys()]);
   for (const k of [...keys].sort()) {
-    const [suite, node] = k.split('\u0000') as [string, string];
+    const [suite, node, profile] = k.split('\u0000') as [string, string, string];
     const list = byKey.get(k) ?? [];
     const good = list.filter((o) => o.ok);
-    const cell = cells.find((c) => c.suite === suite && c.node === node);
+    const cell = cells.find((c) => c.suite === suite && c.node === node && c.profile === profile);
     const steps: Record<string, Summary> = {};
     const names = new Set(good.flatMap((o) => Object.keys(o.t)));
     for (const s of [...STEP_ORDER, ...[...names].filter((n) => !(STEP_ORDER as readonly string[]).includes(n)).sort()]) {
@@ -62,7 +63,7 @@ export function analyze(run: RunInfo, cells: CellInfo[], ops: OpRecord[], events
     const heapPeak = Math.max(0, ...good.map((o) => o.heap));
     const board = cell?.board ?? list[0]?.board ?? '';
     groups.push({
-      suite, node, board, build: cell?.buildHash ?? '', ops: list.length, ok: good.length, steps,
+      suite, node, profile, board, build: cell?.buildHash ?? '', ops: list.length, ok: good.length, steps,
       hsTx: summarize(good.map((o) => o.hsTx)), hsRx: summarize(good.map((o) => o.hsRx)),
       recTx: summarize(good.map((o) => o.recTx)), recRx: summarize(good.map((o) => o.recRx)),
       heapPeak, stackPeak: Math.max(0, ...good.map((o) => o.stack)),
@@ -107,14 +108,14 @@ export function renderMarkdown(d: ReportData): string {
   out.push('## Environment', '', '| | |', '|---|---|');
   for (const [k, v] of envRows(d)) out.push(`| ${k} | ${v.replace(/\|/g, '\\|')} |`);
   out.push('', '## Summary per suite and node', '', 'Median [p5 – p95] over successful operations; n = operations.', '');
-  out.push('| suite | node | board | n | success | handshake | total | heap peak | stack peak | RAM % | CPU busy % | hs bytes tx/rx |');
-  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  out.push('| suite | node | profile | board | n | success | handshake | total | heap peak | stack peak | RAM % | CPU busy % | hs bytes tx/rx |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const g of d.groups) {
-    out.push(`| ${g.suite} | ${g.node} | ${g.board} | ${g.ops} | ${pct(g.ok, g.ops)} | ${stat(g.steps.hs ?? summarize([]))} | ${stat(g.steps.total ?? summarize([]))} | ${num(g.heapPeak)} B | ${num(g.stackPeak)} B | ${ram(g.ramPct)} | ${stat(g.cpu, (v) => num(v, 1))} | ${num(g.hsTx.median)}/${num(g.hsRx.median)} |`);
+    out.push(`| ${g.suite} | ${g.node} | ${g.profile} | ${g.board} | ${g.ops} | ${pct(g.ok, g.ops)} | ${stat(g.steps.hs ?? summarize([]))} | ${stat(g.steps.total ?? summarize([]))} | ${num(g.heapPeak)} B | ${num(g.stackPeak)} B | ${ram(g.ramPct)} | ${stat(g.cpu, (v) => num(v, 1))} | ${num(g.hsTx.median)}/${num(g.hsRx.median)} |`);
   }
   out.push('', '## Step timings (node clock)', '');
   for (const g of d.groups) {
-    out.push(`### ${g.suite} on ${g.node} (${g.board}, build ${g.build || '?'})`, '', '| step | n | median | p5 | p95 | min | max |', '|---|---|---|---|---|---|---|');
+    out.push(`### ${g.suite} on ${g.node}${g.profile !== 'loopback' ? ` over ${g.profile}` : ''} (${g.board}, build ${g.build || '?'})`, '', '| step | n | median | p5 | p95 | min | max |', '|---|---|---|---|---|---|---|');
     for (const [s, v] of Object.entries(g.steps)) out.push(`| ${STEP_LABEL[s] ?? s} | ${v.n} | ${us(v.median)} | ${us(v.p5)} | ${us(v.p95)} | ${us(v.min)} | ${us(v.max)} |`);
     out.push('', `Record phase bytes tx/rx (median): ${num(g.recTx.median)} / ${num(g.recRx.median)}.`);
     if (Object.keys(g.errors).length) out.push(`Failures: ${Object.entries(g.errors).map(([k, v]) => `${k} × ${v}`).join(', ')}.`);
@@ -154,7 +155,7 @@ function chart(d: ReportData): string {
   const parts = rows.map((g, i) => {
     const s = g.steps.hs!;
     const y = 10 + i * rowH;
-    return `<g><text x="${label - 6}" y="${y + 14}" text-anchor="end">${esc(`${g.suite} · ${g.node}`)}</text>` +
+    return `<g><text x="${label - 6}" y="${y + 14}" text-anchor="end">${esc(`${g.suite} · ${g.node}${g.profile !== 'loopback' ? ` · ${g.profile}` : ''}`)}</text>` +
       `<rect x="${label}" y="${y + 3}" width="${Math.max(1, x(s.median) - label).toFixed(1)}" height="14" fill="#4a7ab7"><title>${esc(`median ${us(s.median)}, p5 ${us(s.p5)}, p95 ${us(s.p95)}, n ${s.n}`)}</title></rect>` +
       `<line x1="${x(s.p5).toFixed(1)}" x2="${x(s.p95).toFixed(1)}" y1="${y + 10}" y2="${y + 10}" stroke="#222"/></g>`;
   });
@@ -171,13 +172,13 @@ export function renderHtml(d: ReportData): string {
   body.push('<h2>Environment</h2>', table(['', ''], envRows(d)));
   body.push('<h2>Handshake time (median, p5–p95)</h2>', chart(d));
   body.push('<h2>Summary per suite and node</h2><p>Median [p5 – p95] over successful operations.</p>', table(
-    ['suite', 'node', 'board', 'n', 'success', 'handshake', 'total', 'heap peak (B)', 'stack peak (B)', 'RAM %', 'CPU busy %', 'hs bytes tx/rx'],
-    d.groups.map((g) => [g.suite, g.node, g.board, String(g.ops), pct(g.ok, g.ops), stat(g.steps.hs ?? summarize([])), stat(g.steps.total ?? summarize([])),
+    ['suite', 'node', 'profile', 'board', 'n', 'success', 'handshake', 'total', 'heap peak (B)', 'stack peak (B)', 'RAM %', 'CPU busy %', 'hs bytes tx/rx'],
+    d.groups.map((g) => [g.suite, g.node, g.profile, g.board, String(g.ops), pct(g.ok, g.ops), stat(g.steps.hs ?? summarize([])), stat(g.steps.total ?? summarize([])),
       num(g.heapPeak), num(g.stackPeak), ram(g.ramPct), stat(g.cpu, (v) => num(v, 1)), `${num(g.hsTx.median)}/${num(g.hsRx.median)}`]),
   ));
   body.push('<h2>Step timings (node clock)</h2>');
   for (const g of d.groups) {
-    body.push(`<h3>${esc(`${g.suite} on ${g.node} (${g.board}, build ${g.build || '?'})`)}</h3>`, table(
+    body.push(`<h3>${esc(`${g.suite} on ${g.node}${g.profile !== 'loopback' ? ` over ${g.profile}` : ''} (${g.board}, build ${g.build || '?'})`)}</h3>`, table(
       ['step', 'n', 'median', 'p5', 'p95', 'min', 'max'],
       Object.entries(g.steps).map(([s, v]) => [STEP_LABEL[s] ?? s, String(v.n), us(v.median), us(v.p5), us(v.p95), us(v.min), us(v.max)]),
     ));
@@ -215,8 +216,8 @@ export function writeReport(store: Store, runId: string, outRoot: string): Writt
   const csv = join(dir, 'summary.csv');
   writeFileSync(markdown, renderMarkdown(d));
   writeFileSync(html, renderHtml(d));
-  const head = ['suite', 'node', 'board', 'n', 'ok', 'hs_median_us', 'hs_p5_us', 'hs_p95_us', 'total_median_us', 'heap_peak_b', 'stack_peak_b', 'cpu_median_pct', 'hs_tx_b', 'hs_rx_b'];
-  const rows = d.groups.map((g) => [g.suite, g.node, g.board, g.ops, g.ok, g.steps.hs?.median, g.steps.hs?.p5, g.steps.hs?.p95, g.steps.total?.median, g.heapPeak, g.stackPeak, g.cpu.median, g.hsTx.median, g.hsRx.median]
+  const head = ['suite', 'node', 'profile', 'board', 'n', 'ok', 'hs_median_us', 'hs_p5_us', 'hs_p95_us', 'total_median_us', 'heap_peak_b', 'stack_peak_b', 'cpu_median_pct', 'hs_tx_b', 'hs_rx_b'];
+  const rows = d.groups.map((g) => [g.suite, g.node, g.profile, g.board, g.ops, g.ok, g.steps.hs?.median, g.steps.hs?.p5, g.steps.hs?.p95, g.steps.total?.median, g.heapPeak, g.stackPeak, g.cpu.median, g.hsTx.median, g.hsRx.median]
     .map((v) => (typeof v === 'number' ? (Number.isFinite(v) ? String(Math.round(v * 1000) / 1000) : '') : String(v ?? ''))).join(','));
   writeFileSync(csv, `${head.join(',')}\n${rows.join('\n')}\n`);
   return { dir, markdown, html, csv };

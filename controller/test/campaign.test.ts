@@ -45,7 +45,7 @@ test('a campaign runs 3 suites on 2 virtual nodes, stores every operation and wr
     assert.equal(store.getCells(s.runId).filter((c) => c.status === 'ok').length, 6);
     const r = writeReport(store, s.runId, join(dir, 'out'));
     const md = readFileSync(r.markdown, 'utf8');
-    for (const suite of ['rsa2048', 'ecdhe-p256-ecdsa', 'x25519']) for (const node of ['e2e-esp', 'e2e-pi']) assert.match(md, new RegExp(`\\| ${suite} \\| ${node} \\| (esp32|rpi4) \\| 6 \\| 100.0 % \\|`));
+    for (const suite of ['rsa2048', 'ecdhe-p256-ecdsa', 'x25519']) for (const node of ['e2e-esp', 'e2e-pi']) assert.match(md, new RegExp(`\\| ${suite} \\| ${node} \\| loopback \\| (esp32|rpi4) \\| 6 \\| 100.0 % \\|`));
     assert.match(md, /Virtual rig/);
     assert.match(md, /commit /);
     const html = readFileSync(r.html, 'utf8');

@@ -78,7 +78,7 @@ test('run --json, then runs and report latest', async () => {
   assert.equal((JSON.parse(runs.stdout) as unknown[]).length, 1);
   const rep = await qslab(['report', 'latest', '--db', db, '--out', join(dir, 'out'), '--json']);
   assert.equal(rep.code, 0, rep.stderr);
-  assert.match(readFileSync((JSON.parse(rep.stdout) as { markdown: string }).markdown, 'utf8'), /\| x25519 \| cli-b \| rpi4 \| 3 \| 100.0 % \|/);
+  assert.match(readFileSync((JSON.parse(rep.stdout) as { markdown: string }).markdown, 'utf8'), /\| x25519 \| cli-b \| loopback \| rpi4 \| 3 \| 100.0 % \|/);
   const none = await qslab(['report', 'no-such-run', '--db', db]);
   assert.equal(none.code, 2);
   rmSync(dir, { recursive: true, force: true });
