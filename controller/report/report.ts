@@ -28,10 +28,20 @@ export interface GroupStats {
   errors: Record<string, number>;
 }
 
+/** Per suite and network profile, over all nodes: what a loss/RTT grid plots. */
+export interface ProfileStats {
+  suite: string;
+  profile: string;
+  ops: number;
+  ok: number;
+  hs: Summary;
+}
+
 export interface ReportData {
   run: RunInfo;
   cells: CellInfo[];
   groups: GroupStats[];
+  byProfile: ProfileStats[];
   events: RunEvent[];
   cellsByStatus: Record<string, number>;
 }
@@ -73,7 +83,19 @@ export function analyze(run: RunInfo, cells: CellInfo[], ops: OpRecord[], events
   }
   const cellsByStatus: Record<string, number> = {};
   for (const c of cells) cellsByStatus[c.status] = (cellsByStatus[c.status] ?? 0) + 1;
-  return { run, cells, groups, events, cellsByStatus };
+  const byProfile: ProfileStats[] = [];
+  const profiles = [...new Set(ops.map((o) => o.profile))];
+  if (profiles.length > 1 || (profiles.length === 1 && profiles[0] !== 'loopback')) {
+    for (const suite of [...new Set(ops.map((o) => o.suite))].sort()) {
+      for (const profile of profiles) {
+        const list = ops.filter((o) => o.suite === suite && o.profile === profile);
+        if (!list.length) continue;
+        const good = list.filter((o) => o.ok);
+        byProfile.push({ suite, profile, ops: list.length, ok: good.length, hs: summarize(good.map((o) => o.t.hs ?? NaN)) });
+      }
+    }
+  }
+  return { run, cells, groups, byProfile, events, cellsByStatus };
 }
 
 const us = (v: number): string => (!Number.isFinite(v) ? '–' : v >= 10000 ? `${(v / 1000).toFixed(1)} ms` : v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(1)} µs`);
@@ -113,6 +135,16 @@ export function renderMarkdown(d: ReportData): string {
   for (const g of d.groups) {
     out.push(`| ${g.suite} | ${g.node} | ${g.profile} | ${g.board} | ${g.ops} | ${pct(g.ok, g.ops)} | ${stat(g.steps.hs ?? summarize([]))} | ${stat(g.steps.total ?? summarize([]))} | ${num(g.heapPeak)} B | ${num(g.stackPeak)} B | ${ram(g.ramPct)} | ${stat(g.cpu, (v) => num(v, 1))} | ${num(g.hsTx.median)}/${num(g.hsRx.median)} |`);
   }
+  if (d.byProfile.length) {
+    out.push('', '## By network profile (all nodes)', '', 'Handshake time median [p5 – p95] of successful operations and the success rate, per suite and profile.', '');
+    out.push('| suite | profile | n | success | handshake |', '|---|---|---|---|---|');
+    for (const p of d.byProfile) out.push(`| ${p.suite} | ${p.profile} | ${p.ops} | ${pct(p.ok, p.ops)} | ${stat(p.hs)} |`);
+  }
+  const net = d.events.filter((e) => e.kind === 'net-realized');
+  if (net.length) {
+    out.push('', '## Network conditions (configured → realized)', '');
+    for (const e of net) out.push(`- ${e.cellId ?? ''}: ${e.detail}`);
+  }
   out.push('', '## Step timings (node clock)', '');
   for (const g of d.groups) {
     out.push(`### ${g.suite} on ${g.node}${g.profile !== 'loopback' ? ` over ${g.profile}` : ''} (${g.board}, build ${g.build || '?'})`, '', '| step | n | median | p5 | p95 | min | max |', '|---|---|---|---|---|---|---|');
@@ -133,7 +165,7 @@ export function renderMarkdown(d: ReportData): string {
     for (const c of failed) out.push(`| ${c.cellId} | ${c.status} | ${c.attempts} | ${(c.error ?? '').replace(/\|/g, '\\|')} |`);
     out.push('');
   }
-  const events = d.events.filter((e) => e.kind !== 'setup' && !e.kind.startsWith('check-'));
+  const events = d.events.filter((e) => e.kind !== 'setup' && e.kind !== 'net-realized' && !e.kind.startsWith('check-'));
   if (events.length) {
     out.push('## Events', '');
     for (const e of events.slice(0, 200)) out.push(`- ${new Date(e.ts).toISOString()} ${e.kind}${e.node ? ` [${e.node}]` : ''}: ${e.detail}`);
@@ -176,6 +208,12 @@ export function renderHtml(d: ReportData): string {
     d.groups.map((g) => [g.suite, g.node, g.profile, g.board, String(g.ops), pct(g.ok, g.ops), stat(g.steps.hs ?? summarize([])), stat(g.steps.total ?? summarize([])),
       num(g.heapPeak), num(g.stackPeak), ram(g.ramPct), stat(g.cpu, (v) => num(v, 1)), `${num(g.hsTx.median)}/${num(g.hsRx.median)}`]),
   ));
+  if (d.byProfile.length) {
+    body.push('<h2>By network profile (all nodes)</h2>', table(['suite', 'profile', 'n', 'success', 'handshake median [p5 – p95]'],
+      d.byProfile.map((p) => [p.suite, p.profile, String(p.ops), pct(p.ok, p.ops), stat(p.hs)])));
+  }
+  const netEvents = d.events.filter((e) => e.kind === 'net-realized');
+  if (netEvents.length) body.push('<h2>Network conditions (configured → realized)</h2><ul>', ...netEvents.map((e) => `<li>${esc(`${e.cellId ?? ''}: ${e.detail}`)}</li>`), '</ul>');
   body.push('<h2>Step timings (node clock)</h2>');
   for (const g of d.groups) {
     body.push(`<h3>${esc(`${g.suite} on ${g.node}${g.profile !== 'loopback' ? ` over ${g.profile}` : ''} (${g.board}, build ${g.build || '?'})`)}</h3>`, table(
@@ -188,7 +226,7 @@ export function renderHtml(d: ReportData): string {
   if (checks.length) body.push('<h2>Checks</h2>', table(['result', 'check'], checks.map((e) => [e.kind === 'check-passed' ? 'passed' : 'FAILED', e.detail])));
   const failed = d.cells.filter((c) => c.status !== 'ok');
   if (failed.length) body.push('<h2>Cells not completed</h2>', table(['cell', 'status', 'attempts', 'reason'], failed.map((c) => [c.cellId, c.status, String(c.attempts), c.error ?? ''])));
-  const events = d.events.filter((e) => e.kind !== 'setup' && !e.kind.startsWith('check-'));
+  const events = d.events.filter((e) => e.kind !== 'setup' && e.kind !== 'net-realized' && !e.kind.startsWith('check-'));
   if (events.length) body.push('<h2>Events</h2><ul>', ...events.slice(0, 200).map((e) => `<li>${esc(`${new Date(e.ts).toISOString()} ${e.kind}${e.node ? ` [${e.node}]` : ''}: ${e.detail}`)}</li>`), '</ul>');
   body.push('<h2>Campaign file</h2>', `<pre>${esc(d.run.campaignText)}</pre>`);
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(`qslab report ${d.run.id}`)}</title><style>
