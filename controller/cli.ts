@@ -22,6 +22,9 @@ import { runMldsaKat } from './pqc/kat-mldsa.js';
 import { benchNode, formatBenchTable, opsOf, type BenchRow } from './pqc/bench-node.js';
 import { registerKmeCommands } from './kme/cli.js';
 import { registerQkdCommands } from './qkd/cli.js';
+import { registerNetCommands } from './net/cli.js';
+import { startupClear, ShapeRefused } from './net/state.js';
+import { NetNameError } from './net/exec.js';
 
 export const EXIT = { ok: 0, failed: 1, input: 2, internal: 3, sigint: 130, sigterm: 143 } as const;
 
@@ -58,6 +61,16 @@ program
   .option('--json', 'print the run summary as JSON on stdout')
   .option('-q, --quiet', 'no progress output')
   .action(async (campaignArg: string, opts: { rig?: string; db?: string; report: boolean; json?: boolean; quiet?: boolean }) => {
+    // Shaping left behind by a controller that was SIGKILLed (namespaces, veths, qdiscs, nft tables) goes first.
+    if (process.getuid?.() === 0) {
+      try {
+        const r = await startupClear();
+        const n = r.undone.length + r.swept.length;
+        if (n && !opts.quiet) process.stderr.write(`net: removed ${n} leftover shaping objects of an earlier run\n`);
+      } catch (e) {
+        process.stderr.write(`net: could not check for leftover shaping: ${(e as Error).message}\n`);
+      }
+    }
     const campaign = loadCampaign(resolveUserPath(campaignArg));
     const rigFile = resolveUserPath(opts.rig ?? campaign.value.rig ?? DEFAULT_RIG);
     const rig = loadRig(rigFile);
@@ -258,6 +271,7 @@ benchCmd
   });
 
 registerQkdCommands(program);
+registerNetCommands(program);
 registerKmeCommands(program);
 
 async function main(): Promise<void> {
@@ -267,7 +281,7 @@ async function main(): Promise<void> {
     if (e instanceof ConfigError) {
       process.stderr.write(`qslab: invalid ${e.message}\n`);
       process.exitCode = EXIT.input;
-    } else if (e instanceof UsageError) {
+    } else if (e instanceof UsageError || e instanceof ShapeRefused || e instanceof NetNameError) {
       process.stderr.write(`qslab: ${e.message}\n`);
       process.exitCode = EXIT.input;
     } else {

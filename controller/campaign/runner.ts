@@ -18,6 +18,9 @@ import type { ServerKeys } from '../handshake/keys.js';
 import { startKmePair, type KmePair } from '../kme/serve.js';
 import { QkdSupply, PoolEmpty, MASTER_SAE, saeOf, keysPerOp, opsPerBatch, type Provisioned } from './qkd-supply.js';
 import { join } from 'node:path';
+import { ImpairmentRelay, type RelayStats } from '../net/relay.js';
+import { loadProfiles, type LinkProfile } from '../net/profiles.js';
+import { ConfigError } from '../config/load.js';
 
 /** Where records go besides the local store (InfluxDB). A sink failing never stops a run. */
 export type Sink = Pick<Store, 'beginRun' | 'endRun' | 'upsertCell' | 'addOps' | 'addEvent'>;
@@ -141,9 +144,19 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
   const unknown = wanted.filter((n) => !rig.nodes.some((r) => r.name === n));
   if (unknown.length) throw new Error(`${o.campaign.file}: nodes: ${unknown.join(', ')} not in rig ${o.rig.file} (it has ${rig.nodes.map((n) => n.name).join(', ')})`);
 
+  const shaped = c.profiles.filter((p) => p !== 'loopback');
+  let profiles = new Map<string, LinkProfile>();
+  if (shaped.length) {
+    profiles = loadProfiles(resolveUserPath(c.profiles_file));
+    const missing = shaped.filter((p) => !profiles.has(p));
+    if (missing.length) {
+      throw new ConfigError(o.campaign.file, missing.map((m) => `profiles: "${m}" is not in ${c.profiles_file}. Fix: use one of ${[...profiles.keys()].join(', ')} or loopback`));
+    }
+  }
   const virtualParts: string[] = [];
   if (rig.nodes.some((n) => wanted.includes(n.name) && n.kind === 'virtual')) {
-    virtualParts.push('nodes: firmware POSIX build on pseudo-terminals (host CPU, not the board)', 'data plane: loopback TCP, no impairment');
+    virtualParts.push('nodes: firmware POSIX build on pseudo-terminals (host CPU, not the board)',
+      shaped.length ? `data plane: loopback TCP; profiles ${shaped.join(', ')} emulated by the userspace impairment relay` : 'data plane: loopback TCP, no impairment');
   }
   if (c.suites.some((s) => (QKD_SUITES as readonly string[]).includes(s))) {
     virtualParts.push('QKD: simulated quantum link (controller/qkd) feeding emulated ETSI GS QKD 014 key managers');
@@ -221,7 +234,10 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
     const plan = planCells(c, wanted);
     summary.cells.total = plan.length;
     const progress = new Progress(plan.length * c.handshakes, `${c.name} (ops)`, process.stderr, !!o.quiet);
-    const ctx: RunContext = { port, server: srv, serverOps, progress, keys, pqc, ...(qkd ? { qkd } : {}) };
+    const ctx: RunContext = { port, server: srv, serverOps, progress, keys, pqc, profiles, ...(qkd ? { qkd } : {}) };
+    if (shaped.length) {
+      rec.addEvent({ runId: run.id, ts: Date.now(), kind: 'setup', detail: `network shaping: userspace impairment relay (TCP, seeded) between nodes and the handshake server for profiles ${shaped.join(', ')} (${c.profiles_file})` });
+    }
     let cellsDone = 0;
     const base = (p: PlannedCell): CellInfo => {
       const n = nodes.find((x) => x.spec.name === p.node);
@@ -310,6 +326,26 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
   return summary;
 }
 
+/** A per-burst relay seed: reproducible from the campaign seed and where the burst is. */
+function seedFor(seed: number, where: string): number {
+  let h = seed >>> 0;
+  for (let i = 0; i < where.length; i++) h = Math.imul(h ^ where.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+function describeLoss(p: LinkProfile): string {
+  const l = p.loss as { model: string; p?: number };
+  return l.model === 'none' ? 'no loss' : l.model === 'random' ? `loss ${l.p} %` : `${l.model} loss`;
+}
+
+/** Configured profile beside what the relay really did (both directions), for the report. */
+export function describeRealized(p: LinkProfile, st: RelayStats): string {
+  const dir = (name: string, d: RelayStats['up']) =>
+    `${name} ${d.packets} segments, delay ${d.delayMeanMs.toFixed(1)} ± ${d.delaySdMs.toFixed(1)} ms, loss ${(d.realizedLoss * 100).toFixed(2)} % (${d.retransmitted} retransmissions), ${d.throughputKbit.toFixed(0)} kbit/s`;
+  return `relay ${p.name}: configured delay ${p.delay_ms} ± ${p.jitter_ms} ms (${p.jitter_distribution}), ${describeLoss(p)}${p.rate_kbit ? `, rate ${p.rate_kbit} kbit/s` : ''} → ` +
+    `${dir('node→server', st.up)}; ${dir('server→node', st.down)}; ${st.flows} connections${st.resets ? `, ${st.resets} reset by the retransmission cap` : ''}`;
+}
+
 /** The campaign's `checks`, evaluated on what the store holds for the run. */
 export function evaluateChecks(c: Campaign, ops: OpRecord[]): { name: string; ok: boolean; detail: string }[] {
   const out: { name: string; ok: boolean; detail: string }[] = [];
@@ -348,6 +384,7 @@ interface RunContext {
   keys: ServerKeys;
   pqc: PqcBackend;
   qkd?: QkdSupply;
+  profiles: Map<string, LinkProfile>;
 }
 
 /** A QKD suite whose pool ran dry falls back to the same exchange without QKD (policy 'fallback'). */
@@ -407,6 +444,16 @@ async function runCell(o: RunOptions, rec: Sink, run: RunInfo, cell: CellInfo, n
           event('qkd-fallback', `${n} operations ran as ${suite} without QKD: ${e.message}`);
         }
       }
+      let relay: ImpairmentRelay | undefined;
+      const profile = ctx.profiles.get(cell.profile);
+      if (profile) {
+        relay = new ImpairmentRelay({
+          upstream: { host: o.rig.value.server.bind === '0.0.0.0' ? '127.0.0.1' : o.rig.value.server.bind, port },
+          listen: { host: o.rig.value.server.bind, port: 0 },
+          profile, seed: seedFor(c.seed, `${cell.cellId}#${attempt}#${done}`), protocol: 'tcp',
+        });
+        port = (await relay.start()).port;
+      }
       try {
         await node.link.request(
           'hs',
@@ -446,6 +493,10 @@ async function runCell(o: RunOptions, rec: Sink, run: RunInfo, cell: CellInfo, n
       } finally {
         // Wait for the server's records of this burst before its server goes away.
         for (let i = 0; i < 10 && buffer.some((b) => b.cr && !ctx.serverOps.has(b.cr)); i++) await new Promise((r) => setTimeout(r, 10));
+        if (relay) {
+          event('net-realized', describeRealized(profile!, relay.stats()));
+          await relay.close();
+        }
         await qkdServer?.close();
         batch?.dispose();
       }

@@ -54,6 +54,9 @@ export const rigSchema = z.strictObject({
       pqc: z.enum(['firmware-c', 'noble']).default('firmware-c'),
     })
     .default({ bind: '127.0.0.1', advertise: '127.0.0.1', port: 0, pqc: 'firmware-c' }),
+  // Interfaces qslab may shape on this host (towards the nodes); the one carrying the default route is refused
+  // unless forced.
+  net: z.strictObject({ interfaces: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'an interface name: 1-15 of A-Z a-z 0-9 _ . -')).default([]) }).optional(),
   storage: z
     .strictObject({
       sqlite: z.string().default('.qslab/qslab.db'),
