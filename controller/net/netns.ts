@@ -130,7 +130,7 @@ export function spawnInNs(ns: string, argv: readonly string[], opts: SpawnOption
 
 // ---- measurement helpers (net probe, tests): a Node child inside the namespace, the parent in the root namespace --
 
-import { createServer, createConnection, isIP } from 'node:net';
+import { createServer, createConnection, isIP, type Socket } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 
@@ -171,7 +171,9 @@ export async function measureTcpThroughput(o: { ns: string; hostAddr: string; se
   const seconds = o.seconds ?? 3;
   const warm = o.warmupS ?? 0.5;
   let first = 0, bytesAtWarm = -1, tWarm = 0, bytes = 0, tLast = 0;
+  const accepted = new Set<Socket>();
   const srv = createServer((s) => {
+    accepted.add(s);
     s.on('data', (d: Buffer) => {
       const now = performance.now();
       if (!first) first = now;
@@ -187,6 +189,8 @@ export async function measureTcpThroughput(o: { ns: string; hostAddr: string; se
   const code = `const [h,p,ms]=process.argv.slice(1);const s=require('net').connect(+p,h,()=>{const b=Buffer.alloc(65536);const w=()=>{while(s.write(b)){}};s.on('drain',w);w();setTimeout(()=>{s.destroy();process.exit(0)},+ms)});s.on('error',e=>{console.error(e.message);process.exit(1)})`;
   const c = nodeInNs(o.ns, code, [o.hostAddr, String(port), String(Math.round((seconds + warm) * 1000))]);
   await once(c, 'exit');
+  // The client's FIN may still sit in a shaped queue when the namespace goes away: never wait for it.
+  for (const s of accepted) s.destroy();
   srv.close();
   if (bytesAtWarm < 0) throw new Error('TCP throughput: too little data received');
   const s = (tLast - tWarm) / 1000;
