@@ -148,10 +148,14 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
   let profiles = new Map<string, LinkProfile>();
   if (shaped.length) {
     profiles = loadProfiles(resolveUserPath(c.profiles_file));
-    const missing = shaped.filter((p) => !profiles.has(p));
-    if (missing.length) {
-      throw new ConfigError(o.campaign.file, missing.map((m) => `profiles: "${m}" is not in ${c.profiles_file}. Fix: use one of ${[...profiles.keys()].join(', ')} or loopback`));
+    const problems: string[] = [];
+    for (const m of shaped) {
+      if (profiles.has(m)) continue;
+      const sched = c.schedules[m];
+      if (!sched) problems.push(`profiles: "${m}" is neither in ${c.profiles_file} nor a schedule of this campaign. Fix: use one of ${[...profiles.keys()].join(', ')}, a name under schedules:, or loopback`);
+      else for (const [i, ph] of sched.phases.entries()) if (!profiles.has(ph.profile)) problems.push(`schedules.${m}.phases[${i}].profile: "${ph.profile}" is not in ${c.profiles_file}`);
     }
+    if (problems.length) throw new ConfigError(o.campaign.file, problems);
   }
   const virtualParts: string[] = [];
   if (rig.nodes.some((n) => wanted.includes(n.name) && n.kind === 'virtual')) {
@@ -445,7 +449,9 @@ async function runCell(o: RunOptions, rec: Sink, run: RunInfo, cell: CellInfo, n
         }
       }
       let relay: ImpairmentRelay | undefined;
-      const profile = ctx.profiles.get(cell.profile);
+      const schedule = c.schedules[cell.profile];
+      const profile = ctx.profiles.get(schedule ? schedule.phases[0]!.profile : cell.profile);
+      let phaseTimer: NodeJS.Timeout | undefined;
       if (profile) {
         relay = new ImpairmentRelay({
           upstream: { host: o.rig.value.server.bind === '0.0.0.0' ? '127.0.0.1' : o.rig.value.server.bind, port },
@@ -453,6 +459,22 @@ async function runCell(o: RunOptions, rec: Sink, run: RunInfo, cell: CellInfo, n
           profile, seed: seedFor(c.seed, `${cell.cellId}#${attempt}#${done}`), protocol: 'tcp',
         });
         port = (await relay.start()).port;
+        if (schedule) {
+          // Jamming: cycle the link through the schedule's phases; every change is timestamped for the report.
+          let i = 0;
+          const enter = () => {
+            const ph = schedule.phases[i]!;
+            relay!.setProfile(ctx.profiles.get(ph.profile)!);
+            event('net-phase', `phase ${i}: ${ph.profile} for ${ph.seconds} s`);
+            i++;
+            if (i >= schedule.phases.length) {
+              if (!schedule.repeat) return;
+              i = 0;
+            }
+            phaseTimer = setTimeout(enter, ph.seconds * 1000);
+          };
+          enter();
+        }
       }
       try {
         await node.link.request(
@@ -493,6 +515,7 @@ async function runCell(o: RunOptions, rec: Sink, run: RunInfo, cell: CellInfo, n
       } finally {
         // Wait for the server's records of this burst before its server goes away.
         for (let i = 0; i < 10 && buffer.some((b) => b.cr && !ctx.serverOps.has(b.cr)); i++) await new Promise((r) => setTimeout(r, 10));
+        clearTimeout(phaseTimer);
         if (relay) {
           event('net-realized', describeRealized(profile!, relay.stats()));
           await relay.close();

@@ -20,6 +20,16 @@ export const campaignSchema = z.strictObject({
   // Network profiles (names from profiles_file); 'loopback' = no impairment. Each profile is its own cell.
   profiles: z.array(z.string().regex(/^[a-z0-9][a-z0-9_.+-]{0,63}$/, 'profile names are lower-case letters, digits, "_", ".", "+", "-"')).min(1).default(['loopback']),
   profiles_file: z.string().default('fixtures/network-profiles.yaml'),
+  // Jamming schedules: a named sequence of profile phases that a cell's link cycles through (usable in `profiles`).
+  schedules: z
+    .record(
+      z.string().regex(/^[a-z0-9][a-z0-9_.+-]{0,63}$/),
+      z.strictObject({
+        phases: z.array(z.strictObject({ profile: z.string(), seconds: z.number().positive().max(86400) })).min(1),
+        repeat: z.boolean().default(true),
+      }),
+    )
+    .default({}),
   // Post-quantum suites only: the node also authenticates with its own ML-DSA key (ClientAuth).
   mutual: z.boolean().default(false),
   records: z

@@ -42,6 +42,8 @@ export interface ReportData {
   cells: CellInfo[];
   groups: GroupStats[];
   byProfile: ProfileStats[];
+  /** Jamming schedules: operations by the phase that was active when they started. */
+  byPhase: ProfileStats[];
   events: RunEvent[];
   cellsByStatus: Record<string, number>;
 }
@@ -84,7 +86,7 @@ export function analyze(run: RunInfo, cells: CellInfo[], ops: OpRecord[], events
   const cellsByStatus: Record<string, number> = {};
   for (const c of cells) cellsByStatus[c.status] = (cellsByStatus[c.status] ?? 0) + 1;
   const byProfile: ProfileStats[] = [];
-  const profiles = [...new Set(ops.map((o) => o.profile))];
+  const profiles = [...new Set(ops.map((o) => o.profile))].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
   if (profiles.length > 1 || (profiles.length === 1 && profiles[0] !== 'loopback')) {
     for (const suite of [...new Set(ops.map((o) => o.suite))].sort()) {
       for (const profile of profiles) {
@@ -95,7 +97,28 @@ export function analyze(run: RunInfo, cells: CellInfo[], ops: OpRecord[], events
       }
     }
   }
-  return { run, cells, groups, byProfile, events, cellsByStatus };
+  const byPhase: ProfileStats[] = [];
+  const phaseEvents = events.filter((e) => e.kind === 'net-phase' && e.cellId).sort((a, b) => a.ts - b.ts);
+  if (phaseEvents.length) {
+    const acc = new Map<string, { suite: string; profile: string; list: OpRecord[] }>();
+    for (const op of ops) {
+      const start = op.ts - (op.t.total ?? 0) / 1000;
+      let phase: string | undefined;
+      for (const e of phaseEvents) {
+        if (e.cellId !== op.cellId || e.ts > start) continue;
+        phase = /^phase \d+: (\S+)/.exec(e.detail)?.[1];
+      }
+      if (!phase) continue;
+      const k = `${op.suite}\u0000${phase}`;
+      if (!acc.has(k)) acc.set(k, { suite: op.suite, profile: phase, list: [] });
+      acc.get(k)!.list.push(op);
+    }
+    for (const { suite, profile, list } of [...acc.values()].sort((a, b) => (a.suite + a.profile).localeCompare(b.suite + b.profile))) {
+      const good = list.filter((o) => o.ok);
+      byPhase.push({ suite, profile, ops: list.length, ok: good.length, hs: summarize(good.map((o) => o.t.hs ?? NaN)) });
+    }
+  }
+  return { run, cells, groups, byProfile, byPhase, events, cellsByStatus };
 }
 
 const us = (v: number): string => (!Number.isFinite(v) ? '–' : v >= 10000 ? `${(v / 1000).toFixed(1)} ms` : v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(1)} µs`);
@@ -140,6 +163,11 @@ export function renderMarkdown(d: ReportData): string {
     out.push('| suite | profile | n | success | handshake |', '|---|---|---|---|---|');
     for (const p of d.byProfile) out.push(`| ${p.suite} | ${p.profile} | ${p.ops} | ${pct(p.ok, p.ops)} | ${stat(p.hs)} |`);
   }
+  if (d.byPhase.length) {
+    out.push('', '## Jamming phases', '', 'Operations by the link phase active when they started (phase changes are timestamped in the store).', '');
+    out.push('| suite | phase | n | success | handshake |', '|---|---|---|---|---|');
+    for (const p of d.byPhase) out.push(`| ${p.suite} | ${p.profile} | ${p.ops} | ${pct(p.ok, p.ops)} | ${stat(p.hs)} |`);
+  }
   const net = d.events.filter((e) => e.kind === 'net-realized');
   if (net.length) {
     out.push('', '## Network conditions (configured → realized)', '');
@@ -165,7 +193,7 @@ export function renderMarkdown(d: ReportData): string {
     for (const c of failed) out.push(`| ${c.cellId} | ${c.status} | ${c.attempts} | ${(c.error ?? '').replace(/\|/g, '\\|')} |`);
     out.push('');
   }
-  const events = d.events.filter((e) => e.kind !== 'setup' && e.kind !== 'net-realized' && !e.kind.startsWith('check-'));
+  const events = d.events.filter((e) => !['setup', 'net-realized', 'net-phase'].includes(e.kind) && !e.kind.startsWith('check-'));
   if (events.length) {
     out.push('## Events', '');
     for (const e of events.slice(0, 200)) out.push(`- ${new Date(e.ts).toISOString()} ${e.kind}${e.node ? ` [${e.node}]` : ''}: ${e.detail}`);
@@ -212,6 +240,10 @@ export function renderHtml(d: ReportData): string {
     body.push('<h2>By network profile (all nodes)</h2>', table(['suite', 'profile', 'n', 'success', 'handshake median [p5 – p95]'],
       d.byProfile.map((p) => [p.suite, p.profile, String(p.ops), pct(p.ok, p.ops), stat(p.hs)])));
   }
+  if (d.byPhase.length) {
+    body.push('<h2>Jamming phases</h2>', table(['suite', 'phase', 'n', 'success', 'handshake median [p5 – p95]'],
+      d.byPhase.map((p) => [p.suite, p.profile, String(p.ops), pct(p.ok, p.ops), stat(p.hs)])));
+  }
   const netEvents = d.events.filter((e) => e.kind === 'net-realized');
   if (netEvents.length) body.push('<h2>Network conditions (configured → realized)</h2><ul>', ...netEvents.map((e) => `<li>${esc(`${e.cellId ?? ''}: ${e.detail}`)}</li>`), '</ul>');
   body.push('<h2>Step timings (node clock)</h2>');
@@ -226,7 +258,7 @@ export function renderHtml(d: ReportData): string {
   if (checks.length) body.push('<h2>Checks</h2>', table(['result', 'check'], checks.map((e) => [e.kind === 'check-passed' ? 'passed' : 'FAILED', e.detail])));
   const failed = d.cells.filter((c) => c.status !== 'ok');
   if (failed.length) body.push('<h2>Cells not completed</h2>', table(['cell', 'status', 'attempts', 'reason'], failed.map((c) => [c.cellId, c.status, String(c.attempts), c.error ?? ''])));
-  const events = d.events.filter((e) => e.kind !== 'setup' && e.kind !== 'net-realized' && !e.kind.startsWith('check-'));
+  const events = d.events.filter((e) => !['setup', 'net-realized', 'net-phase'].includes(e.kind) && !e.kind.startsWith('check-'));
   if (events.length) body.push('<h2>Events</h2><ul>', ...events.slice(0, 200).map((e) => `<li>${esc(`${new Date(e.ts).toISOString()} ${e.kind}${e.node ? ` [${e.node}]` : ''}: ${e.detail}`)}</li>`), '</ul>');
   body.push('<h2>Campaign file</h2>', `<pre>${esc(d.run.campaignText)}</pre>`);
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(`qslab report ${d.run.id}`)}</title><style>

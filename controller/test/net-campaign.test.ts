@@ -57,6 +57,46 @@ test('an unknown profile name is a campaign error naming the file and the fix', 
   const store = openStore(':memory:');
   const rig = parseConfig('rig.yaml', 'name: net\nnodes:\n  - { name: net-b, kind: virtual, board: esp32 }\n', rigSchema);
   const campaign = parseConfig('c.yaml', 'name: net\nsuites: [x25519]\nprofiles: [warp-drive]\nhandshakes: 1\n', campaignSchema);
-  await assert.rejects(runCampaign({ rig, campaign, store, quiet: true }), (e: unknown) => e instanceof ConfigError && /profiles: "warp-drive" is not in fixtures\/network-profiles.yaml\. Fix: use one of .*lte/.test(e.message));
+  await assert.rejects(runCampaign({ rig, campaign, store, quiet: true }), (e: unknown) => e instanceof ConfigError && /profiles: "warp-drive" is neither in fixtures\/network-profiles.yaml nor a schedule of this campaign\. Fix: use one of .*lte/.test(e.message));
   store.close();
+});
+
+test('a jamming schedule: the link cycles clean → jammed, each phase change is timestamped, the report splits by phase', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'qslab-jam-'));
+  const profilesFile = join(dir, 'profiles.yaml');
+  writeFileSync(profilesFile, [
+    'profiles:',
+    '  clean:',
+    '    description: test',
+    '    delay_ms: { value: 1, source: "test" }',
+    '  jammed:',
+    '    description: test',
+    '    delay_ms: { value: 30, source: "test" }',
+    '    loss: { model: random, p: 10, source: "test" }',
+  ].join('\n'));
+  const store = openStore(join(dir, 'q.db'));
+  try {
+    const rig = parseConfig('rig.yaml', 'name: jam\nnodes:\n  - { name: jam-a, kind: virtual, board: esp32, pace: false }\n', rigSchema);
+    const campaign = parseConfig('c.yaml', [
+      'name: jam', 'suites: [x25519]', 'profiles: [wifi-jam]', `profiles_file: ${profilesFile}`, 'handshakes: 120', 'records: { count: 0, bytes: 16 }',
+      'schedules:', '  wifi-jam:', '    phases: [{ profile: clean, seconds: 0.15 }, { profile: jammed, seconds: 0.3 }]', '    repeat: true',
+    ].join('\n'), campaignSchema);
+    const s = await runCampaign({ rig, campaign, store, quiet: true });
+    assert.equal(s.cells.ok, 1, JSON.stringify(s.failures));
+    const phases = store.getEvents(s.runId).filter((e) => e.kind === 'net-phase');
+    assert.ok(phases.length >= 3, `phase changes recorded: ${phases.length}`);
+    assert.match(phases[0]!.detail, /^phase 0: clean for 0.15 s/);
+    assert.match(phases[1]!.detail, /^phase 1: jammed for 0.3 s/);
+    assert.ok(phases[1]!.ts - phases[0]!.ts >= 140 && phases[1]!.ts - phases[0]!.ts < 400, 'phase timing');
+    const md = readFileSync(writeReport(store, s.runId, join(dir, 'out')).markdown, 'utf8');
+    const row = (p: string) => new RegExp(`\\| x25519 \\| ${p} \\| (\\d+) \\| [\\d.]+ % \\| ([\\d.]+) (µs|ms)`).exec(md);
+    const clean = row('clean');
+    const jammed = row('jammed');
+    assert.ok(clean && jammed, md.slice(md.indexOf('## Jamming'), md.indexOf('## Jamming') + 400));
+    const ms = (m: RegExpExecArray) => Number(m[2]) / (m[3] === 'µs' ? 1000 : 1);
+    assert.ok(ms(jammed) > ms(clean) + 40, `jammed ${ms(jammed)} ms vs clean ${ms(clean)} ms`);
+  } finally {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
