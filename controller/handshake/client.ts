@@ -9,8 +9,9 @@
 // §10) always use @noble/post-quantum, like the server: the independent implementation of those is the
 // firmware's. Shared with the server: wire framing, key schedule, record layer, PQ parameter tables.
 
+import { x25519Ephemeral } from './x25519.js';
 import {
-  constants as C, createECDH, createHash, createPublicKey, diffieHellman, generateKeyPairSync, publicEncrypt,
+  constants as C, createECDH, createHash, createPublicKey, publicEncrypt,
   randomBytes, timingSafeEqual, verify as nodeVerify, type KeyObject,
 } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
@@ -290,14 +291,13 @@ function x25519Kex(impl: 'noble' | 'node'): { share: Buffer; derive(peer: Buffer
       secret: sk,
     };
   }
-  const kp = generateKeyPairSync('x25519');
+  const kp = x25519Ephemeral();
   return {
-    share: Buffer.from(kp.publicKey.export({ format: 'jwk' }).x!, 'base64url'),
+    share: kp.pub,
     derive: (peer) => {
       let z: Buffer;
       try {
-        const pub = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: peer.toString('base64url') }, format: 'jwk' });
-        z = diffieHellman({ privateKey: kp.privateKey, publicKey: pub });
+        z = kp.derive(peer);
       } catch {
         throw badShare();
       }

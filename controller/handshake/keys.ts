@@ -51,11 +51,25 @@ function freshMldsaSeeds(): Record<DsaLevel, Uint8Array> {
   return { 44: randomBytes(32), 65: randomBytes(32), 87: randomBytes(32) };
 }
 
+/**
+ * A long-lived copy of a freshly generated key that shares nothing with its key-generation job: Node 20 can
+ * deadlock when the garbage collector destroys that job while the key's lock is held by an operation that
+ * allocates (seen with JWK export; signing uses the key for the whole run).
+ */
+function detached(k: KeyObject): KeyObject {
+  const der = k.export({ format: 'der', type: 'pkcs8' });
+  try {
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  } finally {
+    der.fill(0);
+  }
+}
+
 /** Fresh RSA-2048 (e = 65537) and P-256 keys. Synchronous (RSA keygen takes ~50–500 ms). */
 export function generateServerKeys(): ServerKeys {
   return {
-    rsa: generateKeyPairSync('rsa', RSA_OPTS).privateKey,
-    ecdsa: generateKeyPairSync('ec', EC_OPTS).privateKey,
+    rsa: detached(generateKeyPairSync('rsa', RSA_OPTS).privateKey),
+    ecdsa: detached(generateKeyPairSync('ec', EC_OPTS).privateKey),
     mldsa: freshMldsaSeeds(),
   };
 }
@@ -68,7 +82,7 @@ export async function generateServerKeysAsync(): Promise<ServerKeys> {
     else generateKeyPair('ec', EC_OPTS, cb);
   });
   const [rsa, ecdsa] = await Promise.all([gen('rsa'), gen('ec')]);
-  return { rsa, ecdsa, mldsa: freshMldsaSeeds() };
+  return { rsa: detached(rsa), ecdsa: detached(ecdsa), mldsa: freshMldsaSeeds() };
 }
 
 // ML-DSA private keys as PKCS#8 (RFC 5958) with the RFC 9881 seed form:

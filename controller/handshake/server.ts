@@ -9,8 +9,9 @@
 // never key material) to the onOp listeners once its socket has closed.
 
 import { nobleBackend, type PqcBackend } from './pqc-backend.js';
+import { x25519Ephemeral } from './x25519.js';
 import {
-  constants as C, createECDH, createPublicKey, diffieHellman, generateKeyPairSync, privateDecrypt, randomBytes, sign,
+  constants as C, createECDH, privateDecrypt, randomBytes, sign,
   type KeyObject,
 } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -410,14 +411,8 @@ export class HandshakeServer {
     let sig: Buffer = Buffer.alloc(0);
     let derive: (() => Buffer) | undefined;
     const x25519Pair = (peer: Buffer): { pub: Buffer; derive: () => Buffer } => {
-      const kp = generateKeyPairSync('x25519');
-      return {
-        pub: Buffer.from(kp.publicKey.export({ format: 'jwk' }).x!, 'base64url'),
-        derive: () => diffieHellman({
-          privateKey: kp.privateKey,
-          publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: peer.toString('base64url') }, format: 'jwk' }),
-        }),
-      };
+      const kp = x25519Ephemeral();
+      return { pub: kp.pub, derive: () => kp.derive(peer) };
     };
     const encaps = async (ek: Buffer): Promise<{ ct: Uint8Array; ss: Uint8Array }> => {
       try {
