@@ -23,6 +23,7 @@ import {
 import { runClient, type ClientOptions, type ClientResult } from '../handshake/client.js';
 import { mldsaKeyFile, mldsaSeedFromPem, mldsaSeedToPem } from '../handshake/keys.js';
 import { setSecretTap } from '../handshake/keyschedule.js';
+import { Ops } from './harness.js';
 import {
   ALERT, AEADS, CH_FLAG_MUTUAL, decodeAlert, decodeClientAuth, decodeClientHello, decodeServerHello,
   encodeClientAuth, encodeClientHello, encodeFinished, FrameReader, MSG, PQ_SUITES, SUITE_IDS, SUITE_INFO,
@@ -52,31 +53,6 @@ before(() => {
   KEYS = generateServerKeys();
 });
 
-class Ops {
-  readonly all: ServerOp[] = [];
-  private waiters: { pred: (o: ServerOp) => boolean; resolve: (o: ServerOp) => void }[] = [];
-  constructor(server: HandshakeServer) {
-    server.onOp((op) => {
-      this.all.push(op);
-      this.waiters = this.waiters.filter((w) => {
-        if (!w.pred(op)) return true;
-        w.resolve(op);
-        return false;
-      });
-    });
-  }
-  wait(pred: (o: ServerOp) => boolean): Promise<ServerOp> {
-    const seen = this.all.find(pred);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve) => this.waiters.push({ pred, resolve }));
-  }
-  forCr(cr: string): Promise<ServerOp> {
-    return this.wait((o) => o.cr === cr);
-  }
-  nth(n: number): Promise<ServerOp> {
-    return this.wait(() => this.all.length > n).then(() => this.all[n]!);
-  }
-}
 
 async function withServer<T>(
   opts: { fault?: Fault; recordTimeoutMs?: number } | undefined,

@@ -23,6 +23,7 @@ import {
 import { runClient, type ClientOptions, type ClientResult } from '../handshake/client.js';
 import { hkdfExpand, hkdfExtract, setSecretTap } from '../handshake/keyschedule.js';
 import { RecordError, RecordReceiver, RecordSender, ReplayWindow } from '../handshake/record.js';
+import { Ops } from './harness.js';
 import {
   ALERT, AEADS, decodeAlert, decodeClientHello, decodeServerHello, encodeClientHello, encodeFinished, encodeFrame,
   FrameReader, MAX_BODY, MSG, SUITE_IDS, AEAD_IDS, CLASSICAL_SUITES as SUITES, WireError,
@@ -40,40 +41,6 @@ before(() => {
   KEYS = generateServerKeys();
 });
 
-/** Collects a server's ops; wait() resolves on the first (past or future) op matching a predicate. */
-class Ops {
-  readonly all: ServerOp[] = [];
-  private waiters: { pred: (o: ServerOp) => boolean; resolve: (o: ServerOp) => void }[] = [];
-  constructor(server: HandshakeServer) {
-    server.onOp((op) => {
-      this.all.push(op);
-      this.waiters = this.waiters.filter((w) => {
-        if (!w.pred(op)) return true;
-        w.resolve(op);
-        return false;
-      });
-    });
-  }
-  wait(pred: (o: ServerOp) => boolean): Promise<ServerOp> {
-    const seen = this.all.find(pred);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve) => this.waiters.push({ pred, resolve }));
-  }
-  forCr(cr: string): Promise<ServerOp> {
-    return this.wait((o) => o.cr === cr);
-  }
-  /** The n-th op (0-based) in arrival order. */
-  nth(n: number): Promise<ServerOp> {
-    if (this.all.length > n) return Promise.resolve(this.all[n]!);
-    return new Promise((resolve) => {
-      const check = (): void => {
-        if (this.all.length > n) resolve(this.all[n]!);
-        else this.waiters.push({ pred: () => this.all.length > n, resolve: () => check() });
-      };
-      check();
-    });
-  }
-}
 
 async function withServer<T>(
   opts: { fault?: Fault; recordTimeoutMs?: number } | undefined,

@@ -56,3 +56,31 @@ export function handled<T>(p: Promise<T>): Promise<T> {
   p.catch(() => undefined);
   return p;
 }
+
+/** Collects a server's ops; wait() resolves on the first (past or future) op matching a predicate. */
+export class Ops {
+  readonly all: ServerOp[] = [];
+  private waiters: { pred: (o: ServerOp) => boolean; resolve: (o: ServerOp) => void }[] = [];
+  constructor(server: HandshakeServer) {
+    server.onOp((op) => {
+      this.all.push(op);
+      this.waiters = this.waiters.filter((w) => {
+        if (!w.pred(op)) return true;
+        w.resolve(op);
+        return false;
+      });
+    });
+  }
+  wait(pred: (o: ServerOp) => boolean): Promise<ServerOp> {
+    const seen = this.all.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve) => this.waiters.push({ pred, resolve }));
+  }
+  forCr(cr: string): Promise<ServerOp> {
+    return this.wait((o) => o.cr === cr);
+  }
+  /** The n-th op (0-based) in arrival order. */
+  nth(n: number): Promise<ServerOp> {
+    return this.wait(() => this.all.length > n).then(() => this.all[n]!);
+  }
+}
