@@ -20,14 +20,14 @@ import {
   HandshakeServer, generateServerKeys, loadServerKeys, saveServerKeys, loadOrCreateServerKeys,
   type Fault, type ServerKeys, type ServerOp,
 } from '../handshake/server.js';
-import { runClient, type ClientOptions, type ClientResult } from '../handshake/client.js';
+import { runClient } from '../handshake/client.js';
 import { mldsaKeyFile, mldsaSeedFromPem, mldsaSeedToPem } from '../handshake/keys.js';
 import { setSecretTap } from '../handshake/keyschedule.js';
-import { Ops } from './harness.js';
+import { Ops, withTrackedServer, client } from './harness.js';
 import {
   ALERT, AEADS, CH_FLAG_MUTUAL, decodeAlert, decodeClientAuth, decodeClientHello, decodeServerHello,
   encodeClientAuth, encodeClientHello, encodeFinished, FrameReader, MSG, PQ_SUITES, SUITE_IDS, SUITE_INFO,
-  type AeadName, type Frame, type PqSuiteName,
+  type Frame, type PqSuiteName,
 } from '../handshake/wire.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -54,26 +54,10 @@ before(() => {
 });
 
 
-async function withServer<T>(
+const withServer = <T>(
   opts: { fault?: Fault; recordTimeoutMs?: number } | undefined,
   fn: (s: HandshakeServer, addr: { host: string; port: number }, ops: Ops) => Promise<T>,
-): Promise<T> {
-  const s = new HandshakeServer({ keys: KEYS, ...(opts ?? {}) });
-  const ops = new Ops(s);
-  const addr = await s.start();
-  try {
-    return await fn(s, addr, ops);
-  } finally {
-    await s.close();
-  }
-}
-
-function client(
-  s: HandshakeServer, addr: { host: string; port: number }, suite: PqSuiteName, aead: AeadName,
-  more: Partial<ClientOptions> = {},
-): Promise<ClientResult> {
-  return runClient({ ...addr, suite, aead, pin: s.pin(suite), records: 0, bytes: 64, refresh: 0, ...more });
-}
+): Promise<T> => withTrackedServer({ keys: KEYS, ...(opts ?? {}) }, fn);
 
 function parseFrames(b: Buffer): Frame[] {
   const r = new FrameReader();

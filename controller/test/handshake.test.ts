@@ -20,10 +20,10 @@ import {
   HandshakeServer, generateServerKeys, loadServerKeys, saveServerKeys, loadOrCreateServerKeys,
   type Fault, type ServerKeys, type ServerOp,
 } from '../handshake/server.js';
-import { runClient, type ClientOptions, type ClientResult } from '../handshake/client.js';
+import { runClient, type ClientOptions } from '../handshake/client.js';
 import { hkdfExpand, hkdfExtract, setSecretTap } from '../handshake/keyschedule.js';
 import { RecordError, RecordReceiver, RecordSender, ReplayWindow } from '../handshake/record.js';
-import { Ops } from './harness.js';
+import { Ops, withTrackedServer, client } from './harness.js';
 import {
   ALERT, AEADS, decodeAlert, decodeClientHello, decodeServerHello, encodeClientHello, encodeFinished, encodeFrame,
   FrameReader, MAX_BODY, MSG, SUITE_IDS, AEAD_IDS, CLASSICAL_SUITES as SUITES, WireError,
@@ -42,26 +42,10 @@ before(() => {
 });
 
 
-async function withServer<T>(
+const withServer = <T>(
   opts: { fault?: Fault; recordTimeoutMs?: number } | undefined,
   fn: (s: HandshakeServer, addr: { host: string; port: number }, ops: Ops) => Promise<T>,
-): Promise<T> {
-  const s = new HandshakeServer({ keys: KEYS, ...(opts ?? {}) });
-  const ops = new Ops(s);
-  const addr = await s.start();
-  try {
-    return await fn(s, addr, ops);
-  } finally {
-    await s.close();
-  }
-}
-
-function client(
-  s: HandshakeServer, addr: { host: string; port: number }, suite: SuiteName, aead: AeadName,
-  more: Partial<ClientOptions> = {},
-): Promise<ClientResult> {
-  return runClient({ ...addr, suite, aead, pin: s.pin(suite), records: 0, bytes: 64, refresh: 0, ...more });
-}
+): Promise<T> => withTrackedServer({ keys: KEYS, ...(opts ?? {}) }, fn);
 
 /** Raw TCP client: write `data` (optionally end), return everything the server sent until it closed. */
 function rawExchange(port: number, data: Buffer[], end = true): Promise<Buffer> {

@@ -3,6 +3,8 @@ import { NodeLink } from '../drivers/node.js';
 import { VirtualNode } from '../virtual/node.js';
 import { HandshakeServer, type HandshakeServerOptions, type ServerOp } from '../handshake/server.js';
 import type { JsonObject } from '../link/frame.js';
+import { runClient, type ClientOptions, type ClientResult } from '../handshake/client.js';
+import type { AeadName, SuiteName } from '../handshake/wire.js';
 
 export interface NodeHandle {
   link: NodeLink;
@@ -83,4 +85,27 @@ export class Ops {
   nth(n: number): Promise<ServerOp> {
     return this.wait(() => this.all.length > n).then(() => this.all[n]!);
   }
+}
+
+/** A handshake server with an Ops collector, for TS client ↔ server tests. */
+export async function withTrackedServer<T>(
+  opts: HandshakeServerOptions,
+  fn: (s: HandshakeServer, addr: { host: string; port: number }, ops: Ops) => Promise<T>,
+): Promise<T> {
+  const s = new HandshakeServer(opts);
+  const ops = new Ops(s);
+  const addr = await s.start();
+  try {
+    return await fn(s, addr, ops);
+  } finally {
+    await s.close();
+  }
+}
+
+/** One TS-client operation against a test server (pinned to its key; no records unless `more` says so). */
+export function client(
+  s: HandshakeServer, addr: { host: string; port: number }, suite: SuiteName, aead: AeadName,
+  more: Partial<ClientOptions> = {},
+): Promise<ClientResult> {
+  return runClient({ ...addr, suite, aead, pin: s.pin(suite), records: 0, bytes: 64, refresh: 0, ...more });
 }
