@@ -3,7 +3,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +23,7 @@ import {
 import { runClient } from '../handshake/client.js';
 import { mldsaKeyFile, mldsaSeedFromPem, mldsaSeedToPem } from '../handshake/keys.js';
 import { setSecretTap } from '../handshake/keyschedule.js';
-import { Ops, withTrackedServer, client } from './harness.js';
+import { Ops, withTrackedServer, client, startProxy } from './harness.js';
 import {
   ALERT, AEADS, CH_FLAG_MUTUAL, decodeAlert, decodeClientAuth, decodeClientHello, decodeServerHello,
   encodeClientAuth, encodeClientHello, encodeFinished, FrameReader, MSG, PQ_SUITES, SUITE_IDS, SUITE_INFO,
@@ -88,49 +88,6 @@ function rawSession(port: number, first: Buffer[], onFrame?: (f: Frame, sock: So
   });
 }
 
-interface Proxy {
-  port: number;
-  log: { dir: 'c2s' | 's2c'; frame: Frame }[];
-  close(): Promise<void>;
-}
-async function startProxy(target: number): Promise<Proxy> {
-  const log: Proxy['log'] = [];
-  const socks = new Set<Socket>();
-  const srv: Server = createServer((down) => {
-    const up = connect({ host: '127.0.0.1', port: target });
-    for (const s of [down, up]) {
-      socks.add(s);
-      s.unref();
-      s.setNoDelay(true);
-      s.on('error', () => undefined);
-      s.on('close', () => socks.delete(s));
-    }
-    const pipe = (from: Socket, to: Socket, dir: 'c2s' | 's2c'): void => {
-      const r = new FrameReader();
-      from.on('data', (c: Buffer) => {
-        r.push(c);
-        for (let f = r.next(); f; f = r.next()) {
-          log.push({ dir, frame: { type: f.type, raw: Buffer.from(f.raw), body: Buffer.from(f.body) } });
-          to.write(f.raw);
-        }
-      });
-      from.on('end', () => to.end());
-      from.on('close', () => to.destroy());
-    };
-    pipe(down, up, 'c2s');
-    pipe(up, down, 's2c');
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  srv.unref();
-  const port = (srv.address() as { port: number }).port;
-  return {
-    port, log,
-    close: () => new Promise<void>((r) => {
-      for (const s of socks) s.destroy();
-      srv.close(() => r());
-    }),
-  };
-}
 
 const hybridShare = (): { sk: Uint8Array; share: Buffer } => {
   const { publicKey } = ml_kem768.keygen();

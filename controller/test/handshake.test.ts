@@ -3,7 +3,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { createServer, connect, type Socket } from 'node:net';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +23,7 @@ import {
 import { runClient, type ClientOptions } from '../handshake/client.js';
 import { hkdfExpand, hkdfExtract, setSecretTap } from '../handshake/keyschedule.js';
 import { RecordError, RecordReceiver, RecordSender, ReplayWindow } from '../handshake/record.js';
-import { Ops, withTrackedServer, client } from './harness.js';
+import { Ops, withTrackedServer, client, startProxy } from './harness.js';
 import {
   ALERT, AEADS, decodeAlert, decodeClientHello, decodeServerHello, encodeClientHello, encodeFinished, encodeFrame,
   FrameReader, MAX_BODY, MSG, SUITE_IDS, AEAD_IDS, CLASSICAL_SUITES as SUITES, WireError,
@@ -116,52 +116,6 @@ function recErr(fn: () => unknown, code: string): void {
   assert.throws(fn, (e: unknown) => e instanceof RecordError && e.code === code, `expected RecordError ${code}`);
 }
 
-/** Frame-aware TCP relay between a client and the server; can log and rewrite frames per direction. */
-interface Proxy {
-  port: number;
-  log: { dir: 'c2s' | 's2c'; frame: Frame }[];
-  close(): Promise<void>;
-}
-type Mutate = (dir: 'c2s' | 's2c', f: Frame) => Buffer[] | undefined;
-async function startProxy(target: number, mutate?: Mutate): Promise<Proxy> {
-  const log: Proxy['log'] = [];
-  const socks = new Set<Socket>();
-  const srv: Server = createServer((down) => {
-    const up = connect({ host: '127.0.0.1', port: target });
-    for (const s of [down, up]) {
-      socks.add(s);
-      s.unref();
-      s.setNoDelay(true);
-      s.on('error', () => undefined);
-      s.on('close', () => socks.delete(s));
-    }
-    const pipe = (from: Socket, to: Socket, dir: 'c2s' | 's2c'): void => {
-      const r = new FrameReader();
-      from.on('data', (c: Buffer) => {
-        r.push(c);
-        for (let f = r.next(); f; f = r.next()) {
-          const copy = { type: f.type, raw: Buffer.from(f.raw), body: Buffer.from(f.body) };
-          log.push({ dir, frame: copy });
-          for (const out of mutate?.(dir, copy) ?? [copy.raw]) to.write(out);
-        }
-      });
-      from.on('end', () => to.end());
-      from.on('close', () => to.destroy());
-    };
-    pipe(down, up, 'c2s');
-    pipe(up, down, 's2c');
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  srv.unref(); // a failed assertion that skips close() must not keep the test process alive
-  const port = (srv.address() as { port: number }).port;
-  return {
-    port, log,
-    close: () => new Promise<void>((r) => {
-      for (const s of socks) s.destroy();
-      srv.close(() => r());
-    }),
-  };
-}
 
 // ---------------------------------------------------------------------------------------------------------
 

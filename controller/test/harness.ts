@@ -4,7 +4,8 @@ import { VirtualNode } from '../virtual/node.js';
 import { HandshakeServer, type HandshakeServerOptions, type ServerOp } from '../handshake/server.js';
 import type { JsonObject } from '../link/frame.js';
 import { runClient, type ClientOptions, type ClientResult } from '../handshake/client.js';
-import type { AeadName, SuiteName } from '../handshake/wire.js';
+import { FrameReader, type AeadName, type Frame, type SuiteName } from '../handshake/wire.js';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 
 export interface NodeHandle {
   link: NodeLink;
@@ -108,4 +109,51 @@ export function client(
   more: Partial<ClientOptions> = {},
 ): Promise<ClientResult> {
   return runClient({ ...addr, suite, aead, pin: s.pin(suite), records: 0, bytes: 64, refresh: 0, ...more });
+}
+
+/** Frame-aware TCP relay between a client and the server; can log and rewrite frames per direction. */
+export interface Proxy {
+  port: number;
+  log: { dir: 'c2s' | 's2c'; frame: Frame }[];
+  close(): Promise<void>;
+}
+export type Mutate = (dir: 'c2s' | 's2c', f: Frame) => Buffer[] | undefined;
+export async function startProxy(target: number, mutate?: Mutate): Promise<Proxy> {
+  const log: Proxy['log'] = [];
+  const socks = new Set<Socket>();
+  const srv: Server = createServer((down) => {
+    const up = connect({ host: '127.0.0.1', port: target });
+    for (const s of [down, up]) {
+      socks.add(s);
+      s.unref();
+      s.setNoDelay(true);
+      s.on('error', () => undefined);
+      s.on('close', () => socks.delete(s));
+    }
+    const pipe = (from: Socket, to: Socket, dir: 'c2s' | 's2c'): void => {
+      const r = new FrameReader();
+      from.on('data', (c: Buffer) => {
+        r.push(c);
+        for (let f = r.next(); f; f = r.next()) {
+          const copy = { type: f.type, raw: Buffer.from(f.raw), body: Buffer.from(f.body) };
+          log.push({ dir, frame: copy });
+          for (const out of mutate?.(dir, copy) ?? [copy.raw]) to.write(out);
+        }
+      });
+      from.on('end', () => to.end());
+      from.on('close', () => to.destroy());
+    };
+    pipe(down, up, 'c2s');
+    pipe(up, down, 's2c');
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  srv.unref(); // a failed assertion that skips close() must not keep the test process alive
+  const port = (srv.address() as { port: number }).port;
+  return {
+    port, log,
+    close: () => new Promise<void>((r) => {
+      for (const s of socks) s.destroy();
+      srv.close(() => r());
+    }),
+  };
 }
