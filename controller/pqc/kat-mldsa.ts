@@ -9,7 +9,7 @@
 //   preHash "preHash"                                 -> ph = the case's hashAlg (SHA2-256, SHAKE-128, ...)
 //   preHash "pure" / "none" / absent                  -> ph pure
 //   deterministic true (sigGen)                       -> rnd = 32 zero bytes; false -> the case's rnd
-import { runKatFile, type KatOutcome, type KatResult, type PqcAlg } from './kat.js';
+import { hexDiff, runKatFile, toolArg, type KatOutcome, type KatResult, type PqcAlg } from './kat.js';
 import { PqcToolError, type PqcTool } from './tool.js';
 
 type Test = { tcId: number } & Record<string, unknown>;
@@ -35,16 +35,6 @@ function strField(t: Test, g: Group, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-/** "" when equal, else where the hex strings first differ (in bytes) and their lengths. */
-function diff(what: string, got: string | undefined, want: string): string {
-  if (got === want) return '';
-  if (got === undefined) return `${what}: missing in the answer`;
-  let i = 0;
-  while (i < got.length && i < want.length && got[i] === want[i]) i++;
-  return `${what}: differs at byte ${Math.floor(i / 2)} (got ${got.length / 2} bytes, expected ${want.length / 2})`;
-}
-
-const arg = (hex: string): string => (hex.length ? hex : '-');
 
 /** Tool interface and pre-hash of a group/case, or the reason it cannot be mapped. */
 function mode(t: Test, g: Group): { iface: 'internal' | 'external' | 'mu'; ph: string } | string {
@@ -91,7 +81,7 @@ async function runOne(tool: PqcTool, set: string, acvpMode: string, g: Group, t:
     if (isOutcome(f)) return f;
     const r = await call('dsa.keygen', f.seed!);
     if (r instanceof PqcToolError) return { pass: false, reason: `keygen: ${r.message}` };
-    const reasons = [diff('pk', r[0], f.pk!), diff('sk', r[1], f.sk!)].filter(Boolean);
+    const reasons = [hexDiff('pk', r[0], f.pk!), hexDiff('sk', r[1], f.sk!)].filter(Boolean);
     return reasons.length ? { pass: false, reason: reasons.join('; ') } : { pass: true };
   }
   if (acvpMode !== 'sigGen' && acvpMode !== 'sigVer') return { skip: `ACVP mode "${acvpMode}" is not an ML-DSA mode this runner knows` };
@@ -118,14 +108,14 @@ async function runOne(tool: PqcTool, set: string, acvpMode: string, g: Group, t:
     } else if (g.deterministic !== true) {
       return { skip: 'sigGen group without a boolean "deterministic"' };
     }
-    const r = await call('dsa.sign', m.iface, m.ph, f.sk!, arg(f[input]!), arg(ctx), rnd);
+    const r = await call('dsa.sign', m.iface, m.ph, f.sk!, toolArg(f[input]!), toolArg(ctx), rnd);
     if (r instanceof PqcToolError) return { pass: false, reason: `sign: ${r.message}` };
-    const d = diff('signature', r[0], f.signature!);
+    const d = hexDiff('signature', r[0], f.signature!);
     return d ? { pass: false, reason: d } : { pass: true };
   }
 
   if (typeof t.testPassed !== 'boolean') return { skip: 'no boolean "testPassed" in the test case (prompt-only file?)' };
-  const r = await call('dsa.verify', m.iface, m.ph, f.pk!, arg(f[input]!), arg(ctx), arg(f.signature!));
+  const r = await call('dsa.verify', m.iface, m.ph, f.pk!, toolArg(f[input]!), toolArg(ctx), toolArg(f.signature!));
   if (r instanceof PqcToolError) return { pass: false, reason: `verify: ${r.message}` };
   const ok = r[0] === '1';
   if (ok === t.testPassed) return { pass: true };

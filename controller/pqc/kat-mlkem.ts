@@ -1,7 +1,7 @@
 // ML-KEM (FIPS 203) known-answer tests: ACVP keyGen and encapDecap vector files through the firmware's C code
 // (qslab-pqc kem.* commands). Every test case of the requested parameter set is run and compared byte for byte;
 // a case that cannot be run is counted as skipped with the reason, never dropped.
-import { runKatFile, type KatOutcome, type KatResult, type PqcAlg } from './kat.js';
+import { hexDiff, runKatFile, toolArg, type KatOutcome, type KatResult, type PqcAlg } from './kat.js';
 import { PqcToolError, type PqcTool } from './tool.js';
 
 type Test = { tcId: number } & Record<string, unknown>;
@@ -24,21 +24,11 @@ function fields(t: Test, names: string[]): Record<string, string> | string {
   return r;
 }
 
-/** "" when equal, else where the hex strings first differ (in bytes) and their lengths. */
-function diff(what: string, got: string | undefined, want: string): string {
-  if (got === want) return '';
-  if (got === undefined) return `${what}: missing in the answer`;
-  let i = 0;
-  while (i < got.length && i < want.length && got[i] === want[i]) i++;
-  return `${what}: differs at byte ${Math.floor(i / 2)} (got ${got.length / 2} bytes, expected ${want.length / 2})`;
-}
-
-const arg = (hex: string): string => (hex.length ? hex : '-');
 
 async function runOne(tool: PqcTool, set: string, mode: string, fn: string | undefined, t: Test): Promise<Outcome> {
   const call = async (cmd: string, ...args: string[]): Promise<string[] | PqcToolError> => {
     try {
-      return await tool.call(cmd, set, ...args.map(arg));
+      return await tool.call(cmd, set, ...args.map(toolArg));
     } catch (e) {
       if (e instanceof PqcToolError && e.code !== 'E_TOOL') return e;
       throw e;   // the tool died: not a verdict on this case
@@ -55,7 +45,7 @@ async function runOne(tool: PqcTool, set: string, mode: string, fn: string | und
     if (typeof f === 'string') return missing(f);
     const r = await call('kem.keygen', f.d!, f.z!);
     if (r instanceof PqcToolError) return { pass: false, reason: `keygen: ${r.message}` };
-    return verdict([diff('ek', r[0], f.ek!), diff('dk', r[1], f.dk!)]);
+    return verdict([hexDiff('ek', r[0], f.ek!), hexDiff('dk', r[1], f.dk!)]);
   }
   if (mode !== 'encapDecap') return { skip: `ACVP mode "${mode}" is not an ML-KEM mode this runner knows` };
 
@@ -65,14 +55,14 @@ async function runOne(tool: PqcTool, set: string, mode: string, fn: string | und
       if (typeof f === 'string') return missing(f);
       const r = await call('kem.encaps', f.ek!, f.m!);
       if (r instanceof PqcToolError) return { pass: false, reason: `encaps: ${r.message}` };
-      return verdict([diff('c', r[0], f.c!), diff('k', r[1], f.k!)]);
+      return verdict([hexDiff('c', r[0], f.c!), hexDiff('k', r[1], f.k!)]);
     }
     case 'decapsulation': {
       const f = fields(t, ['dk', 'c', 'k']);
       if (typeof f === 'string') return missing(f);
       const r = await call('kem.decaps', f.dk!, f.c!);
       if (r instanceof PqcToolError) return { pass: false, reason: `decaps: ${r.message}` };
-      return verdict([diff('k', r[0], f.k!)]);
+      return verdict([hexDiff('k', r[0], f.k!)]);
     }
     case 'encapsulationKeyCheck':
     case 'decapsulationKeyCheck': {

@@ -94,3 +94,15 @@ export async function runKatFile(
   if (result.total === 0) result.skips.push({ reason: `no ${ps} test cases in ${basename(file)}`, count: 0 });
   return result;
 }
+
+/** "" when equal, else where the hex strings first differ (in bytes) and their lengths. */
+export function hexDiff(what: string, got: string | undefined, want: string): string {
+  if (got === want) return '';
+  if (got === undefined) return `${what}: missing in the answer`;
+  let i = 0;
+  while (i < got.length && i < want.length && got[i] === want[i]) i++;
+  return `${what}: differs at byte ${Math.floor(i / 2)} (got ${got.length / 2} bytes, expected ${want.length / 2})`;
+}
+
+/** A hex argument for the qslab-pqc tool ("-" when empty). */
+export const toolArg = (hex: string): string => (hex.length ? hex : '-');

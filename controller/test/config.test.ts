@@ -1,21 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { parseConfig, ConfigError } from '../config/load.js';
+import { parseConfig } from '../config/load.js';
 import { rigSchema, loadRig } from '../config/rig.js';
 import { campaignSchema, loadCampaign } from '../config/campaign.js';
 import { ROOT } from '../paths.js';
 import { planCells } from '../campaign/runner.js';
+import { problems } from './harness.js';
 
-function problems(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`);
-    return e.problems;
-  }
-  assert.fail('expected a ConfigError');
-}
 
 const rig = (body: string) => parseConfig('rigs/test.yaml', body, rigSchema);
 

@@ -1,5 +1,7 @@
 // Shared by the interop tests: a real virtual node (POSIX firmware on a pty) and a real handshake server.
+import assert from 'node:assert/strict';
 import { NodeLink } from '../drivers/node.js';
+import { ConfigError } from '../config/load.js';
 import { VirtualNode } from '../virtual/node.js';
 import { HandshakeServer, type HandshakeServerOptions, type ServerOp } from '../handshake/server.js';
 import type { JsonObject } from '../link/frame.js';
@@ -156,4 +158,15 @@ export async function startProxy(target: number, mutate?: Mutate): Promise<Proxy
       srv.close(() => r());
     }),
   };
+}
+
+/** Runs fn, which must throw a ConfigError, and returns its located problems. */
+export function problems(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`);
+    return e.problems;
+  }
+  assert.fail('expected a ConfigError');
 }

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { ImpairmentRelay } from '../net/relay.js';
 import { loadProfiles, makeProfile, parseProfiles, type LinkProfile, type LossModel } from '../net/profiles.js';
-import { ConfigError } from '../config/load.js';
+import { problems } from './harness.js';
 
 const HDR = 64;
 
@@ -279,15 +279,6 @@ test('live setProfile switches the loss model (jamming phase)', async () => {
   }
 });
 
-function problems(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`);
-    return e.problems;
-  }
-  assert.fail('expected a ConfigError');
-}
 
 test('the shipped profiles file is valid, complete and sourced', () => {
   const ps = loadProfiles();
