@@ -1,12 +1,11 @@
 // Test helper: a scripted far end of a serial wire (firmware/tools/pty-peer on a real pty).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ROOT } from '../paths.js';
 import { decodeLine, encodeFrame, type JsonObject } from '../link/frame.js';
 
-export const PTY_PEER = join(ROOT, 'firmware', 'build', 'pty-peer');
+export { PTY_PEER } from '../virtual/pty.js';
+import { PTY_PEER } from '../virtual/pty.js';
 
 export class PtyPeer {
   path = '';
