@@ -1,6 +1,6 @@
 // Campaign runner: expands a campaign into cells, runs each node's cells in a seeded random order (nodes in
 // parallel), records every operation, and keeps partial results when stopped.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import { z } from 'zod';
 import type { Campaign } from '../config/campaign.js';
@@ -19,7 +19,11 @@ import { startKmePair, type KmePair } from '../kme/serve.js';
 import { QkdSupply, PoolEmpty, MASTER_SAE, saeOf, keysPerOp, opsPerBatch, type Provisioned } from './qkd-supply.js';
 import { join } from 'node:path';
 import { ImpairmentRelay, type RelayStats } from '../net/relay.js';
-import { loadProfiles, type LinkProfile } from '../net/profiles.js';
+import { loadProfiles, makeProfile, type LinkProfile } from '../net/profiles.js';
+import { NodeNetworks, kernelShapingAvailable, realizedKernelLoss, type VethCounters } from '../net/node-net.js';
+import { haveTool } from '../net/exec.js';
+import { TcpInfoSampler, namespaceTcpCounters, diffCounters, type TcpCounters } from '../net/tcpinfo.js';
+import { summarize } from '../report/stats.js';
 import { ConfigError } from '../config/load.js';
 
 /** Where records go besides the local store (InfluxDB). A sink failing never stops a run. */
@@ -157,10 +161,23 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
     }
     if (problems.length) throw new ConfigError(o.campaign.file, problems);
   }
+  const virtualNames = rig.nodes.filter((n) => wanted.includes(n.name) && n.kind === 'virtual').map((n) => n.name);
+  // Kernel shaping (root): each virtual node in its own namespace + veth, shaped by tc/nft, the relay covering the
+  // rest. Only for campaigns that shape at all: loopback-only runs keep the nodes on loopback.
+  let kernel = false;
+  if (shaped.length && virtualNames.length && c.shaper !== 'relay') {
+    const can = kernelShapingAvailable() && haveTool('ip') && haveTool('tc') && haveTool('nft');
+    if (c.shaper === 'kernel' && !can) {
+      throw new ConfigError(o.campaign.file, ['shaper: "kernel" needs root (CAP_NET_ADMIN) and ip, tc and nft (iproute2, nftables). Fix: run as root, or use shaper: relay (or auto)']);
+    }
+    kernel = can;
+  }
   const virtualParts: string[] = [];
-  if (rig.nodes.some((n) => wanted.includes(n.name) && n.kind === 'virtual')) {
+  if (virtualNames.length) {
     virtualParts.push('nodes: firmware POSIX build on pseudo-terminals (host CPU, not the board)',
-      shaped.length ? `data plane: loopback TCP; profiles ${shaped.join(', ')} emulated by the userspace impairment relay` : 'data plane: loopback TCP, no impairment');
+      !shaped.length ? 'data plane: loopback TCP, no impairment'
+        : kernel ? `data plane: each virtual node in its own network namespace with a veth pair; profiles ${shaped.join(', ')} shaped by the kernel (tc, nftables) with the userspace relay covering what this kernel lacks`
+          : `data plane: loopback TCP; profiles ${shaped.join(', ')} emulated by the userspace impairment relay`);
   }
   if (c.suites.some((s) => (QKD_SUITES as readonly string[]).includes(s))) {
     virtualParts.push('QKD: simulated quantum link (controller/qkd) feeding emulated ETSI GS QKD 014 key managers');
@@ -196,7 +213,17 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
   let unregisterServer: () => void = () => {};
   let kme: KmePair | undefined;
   let qkd: QkdSupply | undefined;
+  let nets: NodeNetworks | undefined;
   try {
+    if (kernel) {
+      nets = new NodeNetworks(`r${createHash('sha256').update(run.id).digest('hex').slice(0, 10)}`);
+      const caps = await nets.init();
+      for (const name of virtualNames) await nets.add(name);
+      rec.addEvent({
+        runId: run.id, ts: Date.now(), kind: 'setup',
+        detail: `network shaping: kernel (netem ${caps.netem ? 'present' : 'absent'}, tbf ${caps.tbf ? 'yes' : 'no'}, nftables ${caps.nft ? 'yes' : 'no'}); namespaces ${[...nets.nets.entries()].map(([k, v]) => `${k}=${v.ns} (${v.nodeAddr} → ${v.hostAddr})`).join(', ')}`,
+      });
+    }
     // A lab keeps its server identity (rig server.keys); otherwise a fresh one per run.
     const keys = rig.server.keys ? loadOrCreateServerKeys(resolveUserPath(rig.server.keys)) : await generateServerKeysAsync();
     pqc = rig.server.pqc === 'noble' ? nobleBackend : new FirmwareCBackend(2);
@@ -224,7 +251,7 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
       });
     }
 
-    const up = await bringUpAll(rig, wanted);
+    const up = await bringUpAll(rig, wanted, { netns: (name) => nets?.nets.get(name)?.ns });
     nodes = up.ready;
     for (const n of up.ready) summary.nodes.push({ name: n.spec.name, board: n.spec.board, build: n.hello.build, fw: n.hello.fw, ok: true });
     for (const f of up.failed) {
@@ -238,8 +265,8 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
     const plan = planCells(c, wanted);
     summary.cells.total = plan.length;
     const progress = new Progress(plan.length * c.handshakes, `${c.name} (ops)`, process.stderr, !!o.quiet);
-    const ctx: RunContext = { port, server: srv, serverOps, progress, keys, pqc, profiles, ...(qkd ? { qkd } : {}) };
-    if (shaped.length) {
+    const ctx: RunContext = { port, server: srv, serverOps, progress, keys, pqc, profiles, ...(qkd ? { qkd } : {}), ...(nets ? { nets } : {}) };
+    if (shaped.length && !kernel) {
       rec.addEvent({ runId: run.id, ts: Date.now(), kind: 'setup', detail: `network shaping: userspace impairment relay (TCP, seeded) between nodes and the handshake server for profiles ${shaped.join(', ')} (${c.profiles_file})` });
     }
     let cellsDone = 0;
@@ -319,6 +346,7 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
     if (o.signal?.aborted && summary.status === 'running') summary.status = 'interrupted';
     if (o.signal?.aborted) rec.addEvent({ runId: run.id, ts: Date.now(), kind: 'interrupt', detail: String(o.signal.reason ?? 'aborted') });
     await shutDown(nodes);
+    await nets?.close();
     await server?.close();
     await pqc?.close();
     await qkd?.close();
@@ -340,6 +368,24 @@ function seedFor(seed: number, where: string): number {
 function describeLoss(p: LinkProfile): string {
   const l = p.loss as { model: string; p?: number };
   return l.model === 'none' ? 'no loss' : l.model === 'random' ? `loss ${l.p} %` : `${l.model} loss`;
+}
+
+/** RTT samples and retransmissions TCP itself reported (TCP_INFO) on the node's leg. */
+function describeTcpInfo(t: { rttMs: number[]; sockets: number; retrans: number }): string {
+  if (!t.rttMs.length) return 'TCP_INFO: no live connection sampled';
+  const s = summarize(t.rttMs);
+  return `TCP_INFO (node↔relay leg): RTT median ${s.median.toFixed(2)} ms [p5 ${s.p5.toFixed(2)} – p95 ${s.p95.toFixed(2)}] from ${t.rttMs.length} samples of ${t.sockets} connections, ${t.retrans} retransmitted segments`;
+}
+
+/** Kernel-shaped cell: who shaped what, realized loss from nft/veth counters, the namespace's TCP counters. */
+export function describeKernelRealized(p: LinkProfile, backend: string, loss: ReturnType<typeof realizedKernelLoss>, tcp: TcpCounters | null,
+  info: { rttMs: number[]; sockets: number; retrans: number }, rel: RelayStats): string {
+  const parts = [`shaped by ${backend}`, `configured ${p.rate_kbit ? `rate ${p.rate_kbit} kbit/s, ` : ''}delay ${p.delay_ms} ± ${p.jitter_ms} ms, ${describeLoss(p)}`,
+    `kernel loss node→server ${(loss.up * 100).toFixed(2)} % of ${loss.upPackets} packets, server→node ${(loss.down * 100).toFixed(2)} % of ${loss.downPackets}`];
+  if (tcp) parts.push(`node TCP: ${tcp.outSegs} segments out, ${tcp.retransSegs} retransmitted (${tcp.outSegs ? ((100 * tcp.retransSegs) / tcp.outSegs).toFixed(2) : '0.00'} %), ${tcp.activeOpens} connections`);
+  parts.push(describeTcpInfo(info));
+  if (rel.up.packets || rel.down.packets) parts.push(`relay delay node→server ${rel.up.delayMeanMs.toFixed(1)} ± ${rel.up.delaySdMs.toFixed(1)} ms, server→node ${rel.down.delayMeanMs.toFixed(1)} ± ${rel.down.delaySdMs.toFixed(1)} ms, ${rel.down.throughputKbit.toFixed(0)} kbit/s down`);
+  return `kernel ${p.name}: ${parts.join('; ')}`;
 }
 
 /** Configured profile beside what the relay really did (both directions), for the report. */
@@ -389,6 +435,7 @@ interface RunContext {
   pqc: PqcBackend;
   qkd?: QkdSupply;
   profiles: Map<string, LinkProfile>;
+  nets?: NodeNetworks;
 }
 
 /** A QKD suite whose pool ran dry falls back to the same exchange without QKD (policy 'fallback'). */
@@ -414,7 +461,7 @@ async function runCell(o: RunOptions, rec: Sink, run: RunInfo, cell: CellInfo, n
     }
     rec.addOps(ready);
   };
-  const event = (kind: string, detail: string) => rec.addEvent({ runId: run.id, ts: Date.now(), kind, node: cell.node, cellId: cell.cellId, detail });
+  const event = (kind: string, detail: string, ts = Date.now()) => rec.addEvent({ runId: run.id, ts, kind, node: cell.node, cellId: cell.cellId, detail });
   const onAbort = () => void node.link.request('abort', {}, { timeoutMs: 1000 }).catch(() => undefined);
   o.signal?.addEventListener('abort', onAbort, { once: true });
   const deadline = Date.now() + c.timeouts.cell_s * 1000;
@@ -452,20 +499,47 @@ async function runCell(o: RunOptions, rec: Sink, run: RunInfo, cell: CellInfo, n
       const schedule = c.schedules[cell.profile];
       const profile = ctx.profiles.get(schedule ? schedule.phases[0]!.profile : cell.profile);
       let phaseTimer: NodeJS.Timeout | undefined;
-      if (profile) {
+      // A node in its own namespace reaches the server only through the relay on its veth's host side.
+      const nn = ctx.nets?.nets.get(cell.node);
+      let host = o.rig.value.server.advertise;
+      let kernelShape: { backend: string; c0: VethCounters; tcp0: TcpCounters | null } | undefined;
+      let sampler: TcpInfoSampler | undefined;
+      let kernelChain: Promise<void> = Promise.resolve();
+      if (profile || nn) {
+        const wantedProfile = profile ?? makeProfile({ name: 'loopback', description: 'no impairment' });
+        let relayProfile = wantedProfile;
+        if (nn) {
+          const ks = await ctx.nets!.shape(cell.node, wantedProfile);
+          relayProfile = ks.residual;
+          host = nn.hostAddr;
+          kernelShape = { backend: ks.backend, c0: await ctx.nets!.counters(cell.node), tcp0: node.virtual?.pid ? namespaceTcpCounters(node.virtual.pid) : null };
+        }
         relay = new ImpairmentRelay({
           upstream: { host: o.rig.value.server.bind === '0.0.0.0' ? '127.0.0.1' : o.rig.value.server.bind, port },
-          listen: { host: o.rig.value.server.bind, port: 0 },
-          profile, seed: seedFor(c.seed, `${cell.cellId}#${attempt}#${done}`), protocol: 'tcp',
+          listen: { host: nn ? nn.hostAddr : o.rig.value.server.bind, port: 0 },
+          profile: relayProfile, seed: seedFor(c.seed, `${cell.cellId}#${attempt}#${done}`), protocol: 'tcp',
         });
         port = (await relay.start()).port;
+        sampler = new TcpInfoSampler(port).start();
         if (schedule) {
           // Jamming: cycle the link through the schedule's phases; every change is timestamped for the report.
           let i = 0;
           const enter = () => {
             const ph = schedule.phases[i]!;
-            relay!.setProfile(ctx.profiles.get(ph.profile)!);
-            event('net-phase', `phase ${i}: ${ph.profile} for ${ph.seconds} s`);
+            const php = ctx.profiles.get(ph.profile)!;
+            const k = i;
+            if (nn) {
+              // The relay switches at once; the kernel part follows in order (a few tc/nft calls, ~10-100 ms).
+              // The phase is stamped when it starts (the relay part); the kernel's lag is stated in the event.
+              const t0 = performance.now(), ts = Date.now();
+              relay!.setProfile(ctx.nets!.split(php).residual);
+              kernelChain = kernelChain.then(() => ctx.nets!.shape(cell.node, php)).then(
+                () => event('net-phase', `phase ${k}: ${ph.profile} for ${ph.seconds} s (kernel part applied after ${(performance.now() - t0).toFixed(0)} ms)`, ts),
+                (e: Error) => event('net-error', `phase ${k}: ${e.message}`));
+            } else {
+              relay!.setProfile(php);
+              event('net-phase', `phase ${k}: ${ph.profile} for ${ph.seconds} s`);
+            }
             i++;
             if (i >= schedule.phases.length) {
               if (!schedule.repeat) return;
@@ -480,7 +554,7 @@ async function runCell(o: RunOptions, rec: Sink, run: RunInfo, cell: CellInfo, n
         await node.link.request(
           'hs',
           {
-            suite, host: o.rig.value.server.advertise, port, n, records: cell.records, bytes: cell.bytes,
+            suite, host, port, n, records: cell.records, bytes: cell.bytes,
             aead: cell.aead, refresh: cell.refresh, pin: ctx.server.pin(suite),
             ...(c.mutual && ([...PQ_SUITES, ...QKD_SUITES] as readonly string[]).includes(suite) ? { mutual: true } : {}),
           },
@@ -516,8 +590,16 @@ async function runCell(o: RunOptions, rec: Sink, run: RunInfo, cell: CellInfo, n
         // Wait for the server's records of this burst before its server goes away.
         for (let i = 0; i < 10 && buffer.some((b) => b.cr && !ctx.serverOps.has(b.cr)); i++) await new Promise((r) => setTimeout(r, 10));
         clearTimeout(phaseTimer);
+        await kernelChain;
         if (relay) {
-          event('net-realized', describeRealized(profile!, relay.stats()));
+          const tcp = sampler!.stop();
+          const rel = relay.stats();
+          if (kernelShape) {
+            const c1 = await ctx.nets!.counters(cell.node).catch(() => kernelShape!.c0);
+            const tcp1 = node.virtual?.pid ? namespaceTcpCounters(node.virtual.pid) : null;
+            event('net-realized', describeKernelRealized(profile ?? makeProfile({ name: 'loopback' }), kernelShape.backend, realizedKernelLoss(kernelShape.c0, c1),
+              kernelShape.tcp0 && tcp1 ? diffCounters(kernelShape.tcp0, tcp1) : null, tcp, rel));
+          } else if (profile) event('net-realized', `${describeRealized(profile, rel)}; ${describeTcpInfo(tcp)}`);
           await relay.close();
         }
         await qkdServer?.close();

@@ -30,6 +30,9 @@ export const campaignSchema = z.strictObject({
       }),
     )
     .default({}),
+  // Who shapes virtual nodes' links: auto = the kernel when running as root (a namespace + veth per node, tc/nft,
+  // the relay covering the rest), else the userspace relay; relay / kernel force one.
+  shaper: z.enum(['auto', 'relay', 'kernel']).default('auto'),
   // Post-quantum suites only: the node also authenticates with its own ML-DSA key (ClientAuth).
   mutual: z.boolean().default(false),
   records: z

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
-export type Tool = 'ip' | 'tc' | 'nft';
+export type Tool = 'ip' | 'tc' | 'nft' | 'ss';
 
 export const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 /** Namespaces qslab makes: `qslab-` prefix (the sweep in state.ts removes exactly these). */

@@ -38,9 +38,15 @@ async function openLink(spec: RigNode, path: string): Promise<{ link: NodeLink; 
   }
 }
 
-export async function bringUp(spec: RigNode): Promise<ReadyNode> {
+export interface BringUpOptions {
+  /** Network namespace per virtual node (kernel shaping, root only). */
+  netns?: (node: string) => string | undefined;
+}
+
+export async function bringUp(spec: RigNode, opts: BringUpOptions = {}): Promise<ReadyNode> {
   if (spec.kind === 'virtual') {
-    const vn = new VirtualNode({ name: spec.name, board: spec.board, baud: spec.baud, pace: spec.pace });
+    const ns = opts.netns?.(spec.name);
+    const vn = new VirtualNode({ name: spec.name, board: spec.board, baud: spec.baud, pace: spec.pace, ...(ns ? { netns: ns } : {}) });
     try {
       const path = await vn.start();
       const { link, hello } = await openLink(spec, path);
@@ -55,9 +61,9 @@ export async function bringUp(spec: RigNode): Promise<ReadyNode> {
 }
 
 /** Brings all nodes up in parallel; a node that fails is reported, not fatal. */
-export async function bringUpAll(rig: Rig, only?: string[]): Promise<{ ready: ReadyNode[]; failed: NodeFailure[] }> {
+export async function bringUpAll(rig: Rig, only?: string[], opts: BringUpOptions = {}): Promise<{ ready: ReadyNode[]; failed: NodeFailure[] }> {
   const specs = rig.nodes.filter((n) => !only || only.includes(n.name));
-  const results = await Promise.allSettled(specs.map((s) => bringUp(s)));
+  const results = await Promise.allSettled(specs.map((s) => bringUp(s, opts)));
   const ready: ReadyNode[] = [];
   const failed: NodeFailure[] = [];
   results.forEach((r, i) => {

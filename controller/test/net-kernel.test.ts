@@ -8,27 +8,19 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync, unlinkSync } from 'node
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { TestContext } from 'node:test';
-import { requireService } from './services.js';
-import { NetExec, haveTool, checkIfName, checkNetns, NetNameError } from '../net/exec.js';
+import { needRoot } from './services.js';
+import { NetExec, checkIfName, checkNetns, NetNameError } from '../net/exec.js';
 import { NetState, clear, startupClear, checkShapeAllowed, ShapeRefused } from '../net/state.js';
 import { createNodeNet, destroyNodeNet, vethNames, netnsName, measureTcpRtt, measureTcpThroughput, measureUdpLoss, nsExecArgv } from '../net/netns.js';
 import { applyShaping, netemOptions, rootQdiscArgs, probe, tbfOptions } from '../net/tc.js';
 import { applyNftLoss, nftDropCounters, nftLossArgs, lossRules } from '../net/nft.js';
 import { makeProfile } from '../net/profiles.js';
+import { parseSs } from '../net/tcpinfo.js';
 
-const isRoot = process.getuid?.() === 0;
 const tmp = mkdtempSync(join(tmpdir(), 'qslab-net-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 const RUN = `t${process.pid}`;
 
-function needRoot(t: TestContext): boolean {
-  if (isRoot && haveTool('ip') && haveTool('tc')) return requireService(t, 'nftables', haveTool('nft'));
-  const reason = 'needs root (CAP_NET_ADMIN) and iproute2 for namespaces, veth, tc and nftables';
-  if (process.env.CI === 'true') throw new Error(`${reason}; CI runs as root`);
-  t.skip(reason);
-  return false;
-}
 
 describe('names and argv (no root needed)', () => {
   test('names are validated; veth names are 13 chars and stable', () => {
@@ -82,6 +74,13 @@ describe('names and argv (no root needed)', () => {
     assert.ok(x.history.some((a) => a.join(' ') === 'ip -n qslab-dry-0 link add qs' + a[5]!.slice(2) + ' type ifb'));
     assert.ok(x.history.some((a) => a.includes('gemodel')));
     assert.ok(!existsSync(join(tmp, 'dry.json')), 'a dry run writes no state');
+  });
+
+  test('TCP_INFO lines from ss are parsed (RTT, retransmissions, bytes)', () => {
+    const line = '0      0      10.213.0.1:40001 10.213.0.2:51234 cubic wscale:7,7 rto:412 rtt:205.5/12.25 ato:40 mss:1448 cwnd:4 ssthresh:7 bytes_sent:9000 bytes_retrans:2896 bytes_acked:6105 segs_out:9 segs_in:7 retrans:0/2 lost:1';
+    const [s] = parseSs(`${line}\nnot a socket line\n`);
+    assert.deepEqual(s, { local: '10.213.0.1:40001', peer: '10.213.0.2:51234', rttMs: 205.5, rttVarMs: 12.25, retrans: 2, bytesSent: 9000, bytesRetrans: 2896, segsOut: 9 });
+    assert.equal(parseSs('garbage\n0 0 a b').length, 0);
   });
 
   test('nft loss rules: random exact, Gilbert-Elliott approximated', () => {

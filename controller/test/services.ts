@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { haveTool } from '../net/exec.js';
 
 const INSTALL_HINTS: Record<string, string> = {
   'victoria-metrics': 'apt-get install victoria-metrics',
@@ -255,4 +256,14 @@ export async function vmWaitForCount(
     n = await count();
   }
   return n;
+}
+
+/** Kernel networking tests need root (CAP_NET_ADMIN), iproute2 and nftables: skipped elsewhere, failing under CI. */
+export function needRoot(t: TestContext): boolean {
+  const isRoot = process.getuid?.() === 0;
+  if (isRoot && haveTool('ip') && haveTool('tc')) return requireService(t, 'nftables', haveTool('nft'));
+  const reason = 'needs root (CAP_NET_ADMIN) and iproute2 for namespaces, veth, tc and nftables';
+  if (process.env.CI === 'true') throw new Error(`${reason}; CI runs as root`);
+  t.skip(reason);
+  return false;
 }

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { cleanup } from '../cleanup.js';
 import { NODE_BINARY } from '../paths.js';
+import { spawnInNs } from '../net/netns.js';
 
 export interface VirtualNodeOptions {
   name: string;
@@ -12,6 +13,8 @@ export interface VirtualNodeOptions {
   baud: number;
   pace: boolean;
   binary?: string;
+  /** Network namespace to run in (root only; see net/node-net.ts). */
+  netns?: string;
 }
 
 export class VirtualNode {
@@ -39,7 +42,9 @@ export class VirtualNode {
     }
     const args = ['--pty', '--name', this.opts.name, '--board', this.opts.board, '--baud', String(this.opts.baud)];
     if (this.opts.pace) args.push('--pace');
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // `ip netns exec` enters the namespace and execs the node: same pid, so /proc/<pid> is the node's.
+    const child = this.opts.netns ? spawnInNs(this.opts.netns, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.unregister = cleanup.add(`virtual node ${this.opts.name}`, () => this.stop());
     if (process.env.QSLAB_NODE_STDERR) child.stderr!.pipe(process.stderr);
