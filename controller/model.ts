@@ -81,6 +81,43 @@ export interface RunEvent {
   detail: string;
 }
 
+/** Energy of one measured burst (DESIGN §6 window): the meter's samples integrated between two bounds. */
+export interface EnergyWindow {
+  runId: string;
+  cellId: string;
+  node: string;
+  board: string;
+  suite: string;
+  profile: string;
+  meter: string;              // rig name of the meter
+  meterKind: string;          // um34c | ppk2 | ina219 | ...
+  t0: number; t1: number;     // burst window, host ms since epoch
+  b0: number; b1: number;     // idle baseline window before the burst
+  source: 'marker' | 'clock-fit';
+  clockErrMs?: number;        // error bound of the window edges when from a clock fit
+  ops: number;                // operations inside the window
+  samples: number;            // meter samples inside the window
+  grossJ: number;             // ∫V·I over the window
+  baselineW: number;          // mean idle power
+  netJ: number;               // gross − baseline × duration
+  perOpJ: number;
+  perOpUncJ: number;          // 1σ uncertainty of perOpJ (resolution, rate, baseline noise, edges)
+  drainPct100?: number;       // battery drain per 100 operations, % of the node's battery
+  truthPerOpJ?: number;       // virtual rig only: the power model's own ground truth for the same window
+}
+
+/** Raw meter samples around one window (kept locally; InfluxDB gets them downsampled). */
+export interface SampleTrace {
+  runId: string;
+  cellId: string;
+  meter: string;
+  node: string;
+  t: Float64Array;            // host ms since epoch
+  v: Float64Array;
+  i: Float64Array;
+  d?: Uint8Array;
+}
+
 /** The local store's narrow interface; the runner and reports only use this. */
 export interface Store {
   beginRun(run: RunInfo): void;
@@ -88,11 +125,15 @@ export interface Store {
   upsertCell(cell: CellInfo): void;
   addOps(ops: OpRecord[]): void;
   addEvent(ev: RunEvent): void;
+  addEnergy(w: EnergyWindow): void;
+  addTrace(tr: SampleTrace): void;
   listRuns(): RunInfo[];
   getRun(runId: string): RunInfo | undefined;
   latestRun(): RunInfo | undefined;
   getCells(runId: string): CellInfo[];
   getOps(runId: string): OpRecord[];
   getEvents(runId: string): RunEvent[];
+  getEnergy(runId: string): EnergyWindow[];
+  getTraces(runId: string, cellId?: string): SampleTrace[];
   close(): void;
 }

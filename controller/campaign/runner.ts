@@ -24,10 +24,13 @@ import { NodeNetworks, kernelShapingAvailable, realizedKernelLoss, type VethCoun
 import { haveTool } from '../net/exec.js';
 import { TcpInfoSampler, namespaceTcpCounters, diffCounters, type TcpCounters } from '../net/tcpinfo.js';
 import { summarize } from '../report/stats.js';
+import { PowerBench } from '../power/bench.js';
+import { baselineSeconds, measureBurst, opsForTarget, type BurstAnswer } from '../power/window.js';
+import type { VirtualNode } from '../virtual/node.js';
 import { ConfigError } from '../config/load.js';
 
 /** Where records go besides the local store (InfluxDB). A sink failing never stops a run. */
-export type Sink = Pick<Store, 'beginRun' | 'endRun' | 'upsertCell' | 'addOps' | 'addEvent'>;
+export type Sink = Pick<Store, 'beginRun' | 'endRun' | 'upsertCell' | 'addOps' | 'addEvent' | 'addEnergy' | 'addTrace'>;
 
 /** The local store first (it is the record of truth), then every sink. */
 function tee(store: Store, sinks: Sink[]): Sink {
@@ -47,6 +50,8 @@ function tee(store: Store, sinks: Sink[]): Sink {
     upsertCell: (c) => each('upsertCell', c),
     addOps: (ops) => each('addOps', ops),
     addEvent: (ev) => each('addEvent', ev),
+    addEnergy: (w) => each('addEnergy', w),
+    addTrace: (tr) => each('addTrace', tr),
   };
 }
 
@@ -214,7 +219,12 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
   let kme: KmePair | undefined;
   let qkd: QkdSupply | undefined;
   let nets: NodeNetworks | undefined;
+  let power: PowerBench | undefined;
   try {
+    if (PowerBench.wanted(rig)) {
+      power = await PowerBench.open(rig, { devDir: join(ROOT, '.qslab', 'dev', run.id), seed: c.seed, log });
+      for (const line of power.setup) rec.addEvent({ runId: run.id, ts: Date.now(), kind: 'setup', detail: `power: ${line}` });
+    }
     if (kernel) {
       nets = new NodeNetworks(`r${createHash('sha256').update(run.id).digest('hex').slice(0, 10)}`);
       const caps = await nets.init();
@@ -251,7 +261,8 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
       });
     }
 
-    const up = await bringUpAll(rig, wanted, { netns: (name) => nets?.nets.get(name)?.ns });
+    const pb = power;
+    const up = await bringUpAll(rig, wanted, { netns: (name) => nets?.nets.get(name)?.ns, ...(pb ? { virtual: (name: string) => pb.virtualHooks(name) } : {}) });
     nodes = up.ready;
     for (const n of up.ready) summary.nodes.push({ name: n.spec.name, board: n.spec.board, build: n.hello.build, fw: n.hello.fw, ok: true });
     for (const f of up.failed) {
@@ -260,12 +271,16 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
       log(`node ${f.spec.name}: NOT READY: ${f.error}`);
     }
     for (const n of up.ready) log(`node ${n.spec.name}: ${n.hello.board} fw ${n.hello.fw} build ${n.hello.build} on ${n.link.opts.path}`);
+    if (power) {
+      await power.attachNodes(new Map(nodes.filter((n) => n.virtual).map((n) => [n.spec.name, n.virtual!] as [string, VirtualNode])));
+      for (const line of power.setup.slice(-rig.meters.length)) rec.addEvent({ runId: run.id, ts: Date.now(), kind: 'setup', detail: `power: ${line}` });
+    }
     o.hooks?.onReady?.(nodes);
 
     const plan = planCells(c, wanted);
     summary.cells.total = plan.length;
     const progress = new Progress(plan.length * c.handshakes, `${c.name} (ops)`, process.stderr, !!o.quiet);
-    const ctx: RunContext = { port, server: srv, serverOps, progress, keys, pqc, profiles, ...(qkd ? { qkd } : {}), ...(nets ? { nets } : {}) };
+    const ctx: RunContext = { port, server: srv, serverOps, progress, keys, pqc, profiles, ...(qkd ? { qkd } : {}), ...(nets ? { nets } : {}), ...(power ? { power } : {}) };
     if (shaped.length && !kernel) {
       rec.addEvent({ runId: run.id, ts: Date.now(), kind: 'setup', detail: `network shaping: userspace impairment relay (TCP, seeded) between nodes and the handshake server for profiles ${shaped.join(', ')} (${c.profiles_file})` });
     }
@@ -322,7 +337,18 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
           cell.error = res.error;
           if (o.signal?.aborted) break;
           rec.addEvent({ runId: run.id, ts: Date.now(), kind: 'retry', node: nodeName, cellId: cell.cellId, detail: `attempt ${attempt} failed: ${res.error}` });
-          if (!(await recover(node))) {
+          let back = await recover(node);
+          if (!back && power?.nodes.get(nodeName)?.relay) {
+            // a hung node: take its power away through the relay and let it boot again
+            const t0 = Date.now();
+            await power.powerCycle(nodeName);
+            back = await recoverAfterBoot(node, 10_000);
+            rec.addEvent({
+              runId: run.id, ts: Date.now(), kind: 'power-cycle', node: nodeName, cellId: cell.cellId,
+              detail: `node did not answer after "${res.error}": power-cycled through relay ${power.nodes.get(nodeName)!.relay!.rig.name} (${power.nodes.get(nodeName)!.relay!.rig.off_ms} ms off); ${back ? `ready again after ${Date.now() - t0} ms, build ${node.hello.build}` : 'still not answering'}`,
+            });
+          }
+          if (!back) {
             lost = `${res.error}; node does not answer after the failure${node.virtual && !node.virtual.running ? ` (virtual node process ended: ${node.virtual.exitSignal ?? node.virtual.exitCode})` : ''}`;
             rec.addEvent({ runId: run.id, ts: Date.now(), kind: 'node-lost', node: nodeName, cellId: cell.cellId, detail: lost });
             log(`node ${nodeName}: lost (${lost}); its remaining cells fail, the others go on`);
@@ -346,6 +372,7 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
     if (o.signal?.aborted && summary.status === 'running') summary.status = 'interrupted';
     if (o.signal?.aborted) rec.addEvent({ runId: run.id, ts: Date.now(), kind: 'interrupt', detail: String(o.signal.reason ?? 'aborted') });
     await shutDown(nodes);
+    await power?.close();
     await nets?.close();
     await server?.close();
     await pqc?.close();
@@ -436,6 +463,18 @@ interface RunContext {
   qkd?: QkdSupply;
   profiles: Map<string, LinkProfile>;
   nets?: NodeNetworks;
+  power?: PowerBench;
+}
+
+/** After a power cycle: the node boots (a new process behind the same link on the virtual rig); retry hello. */
+async function recoverAfterBoot(node: ReadyNode, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    await node.link.close().catch(() => undefined);
+    if (await recover(node)) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
 }
 
 /** A QKD suite whose pool ran dry falls back to the same exchange without QKD (policy 'fallback'). */
@@ -469,8 +508,13 @@ async function runCell(o: RunOptions, rec: Sink, run: RunInfo, cell: CellInfo, n
   const isQkd = (QKD_SUITES as readonly string[]).includes(cell.suite);
   const burstSize = isQkd ? opsPerBatch(cell.records, cell.refresh) : cell.ops;
   try {
-    for (let done = 0; done < cell.ops && !o.signal?.aborted; done += burstSize) {
-      const n = Math.min(burstSize, cell.ops - done);
+    // Energy: a node with a meter has every burst measured; a slow meter may ask for one extra, longer burst.
+    const np = ctx.power?.nodes.get(cell.node);
+    let total = cell.ops;
+    let extraBurst = 0;
+    let extraBaselineS = 0;
+    for (let done = 0; done < total && !o.signal?.aborted; ) {
+      const n = extraBurst && done >= cell.ops ? Math.min(extraBurst, total - done) : Math.min(burstSize, total - done);
       let suite = cell.suite;
       let port = ctx.port;
       let qkdServer: HandshakeServer | undefined;
@@ -551,7 +595,7 @@ async function runCell(o: RunOptions, rec: Sink, run: RunInfo, cell: CellInfo, n
         }
       }
       try {
-        await node.link.request(
+        const hs = async (): Promise<BurstAnswer> => { const r = await node.link.request(
           'hs',
           {
             suite, host, port, n, records: cell.records, bytes: cell.bytes,
@@ -586,6 +630,31 @@ async function runCell(o: RunOptions, rec: Sink, run: RunInfo, cell: CellInfo, n
             },
           },
         );
+        return { ops: Number(r.done ?? 0) + Number(r.failed ?? 0), ...(typeof r.b0_us === 'number' ? { b0Us: r.b0_us } : {}), ...(typeof r.b1_us === 'number' ? { b1Us: r.b1_us } : {}) };
+        };
+        if (np?.meter) {
+          const baselineS = extraBaselineS && done >= cell.ops ? extraBaselineS : c.power.baseline_s;
+          const m = await measureBurst(ctx.power!, np, node.link, { baud: node.spec.baud, paced: node.spec.kind === 'serial' || node.spec.pace }, hs,
+            baselineS !== undefined ? { baselineS } : {});
+          if (m.measured) {
+            const w = { ...m.measured.window, runId: run.id, cellId: cell.cellId, suite, profile: cell.profile };
+            rec.addEnergy(w);
+            const tr = np.meter.ring.slice(w.t0 - 50, w.t1 + 50);
+            rec.addTrace({ runId: run.id, cellId: cell.cellId, meter: w.meter, node: cell.node, t: tr.t, v: tr.v, i: tr.i, ...(tr.d ? { d: tr.d } : {}) });
+            event('energy', `${m.measured.note}: ${m.result.ops} ops, ${(w.perOpJ * 1e3).toFixed(4)} ± ${(w.perOpUncJ * 1e3).toFixed(4)} mJ/op` +
+              (w.truthPerOpJ !== undefined ? ` (power model: ${(w.truthPerOpJ * 1e3).toFixed(4)} mJ/op)` : ''));
+            const info = np.meter.driver.info;
+            const e = m.measured.energy;
+            if (!extraBurst && done + n >= total && info.rateHz < 1000 && m.measured.relErr > c.power.target_rel_err && e.netJ > 0) {
+              const need = opsForTarget(e, c.power.target_rel_err);
+              extraBurst = Math.min(c.power.max_ops, Math.max(1, need));
+              total += extraBurst;
+              // the baseline grows with the burst, so its mean is known well enough for the longer window
+              extraBaselineS = Math.min(60, Math.max(baselineSeconds(np.meter), (e.durationS * extraBurst) / Math.max(1, e.ops)));
+              event('energy-burst', `energy per op ±${(100 * m.measured.relErr).toFixed(1)} % from ${e.ops} ops is above the ${(100 * c.power.target_rel_err).toFixed(1)} % target for a ${info.rateHz} Hz meter: one more burst of ${extraBurst} ops${extraBurst < need ? ` (capped by power.max_ops; ${need} needed)` : ''}`);
+            }
+          } else event('energy-error', m.error ?? 'not measured');
+        } else await hs();
       } finally {
         // Wait for the server's records of this burst before its server goes away.
         for (let i = 0; i < 10 && buffer.some((b) => b.cr && !ctx.serverOps.has(b.cr)); i++) await new Promise((r) => setTimeout(r, 10));
@@ -605,6 +674,7 @@ async function runCell(o: RunOptions, rec: Sink, run: RunInfo, cell: CellInfo, n
         await qkdServer?.close();
         batch?.dispose();
       }
+      done += n;
     }
   } catch (e) {
     res.error = e instanceof LinkError ? e.message : `E_CONTROLLER: ${(e as Error).message}`;

@@ -30,6 +30,15 @@ export const campaignSchema = z.strictObject({
       }),
     )
     .default({}),
+  // Energy (nodes with a meter in the rig): every burst is measured; for slow meters (< 1 kHz, e.g. a UM34C at
+  // 10 Hz) a cell whose energy per op is less certain than target_rel_err gets one extra burst sized to reach it.
+  power: z
+    .strictObject({
+      target_rel_err: z.number().gt(0).max(1).default(0.05),
+      max_ops: z.number().int().min(1).max(100000).default(3000),
+      baseline_s: z.number().min(0.05).max(600).optional(),
+    })
+    .default({ target_rel_err: 0.05, max_ops: 3000 }),
   // Who shapes virtual nodes' links: auto = the kernel when running as root (a namespace + veth per node, tc/nft,
   // the relay covering the rest), else the userspace relay; relay / kernel force one.
   shaper: z.enum(['auto', 'relay', 'kernel']).default('auto'),

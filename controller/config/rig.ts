@@ -14,12 +14,21 @@ const boardNames = Object.keys(BOARDS) as [Board, ...Board[]];
 const nodeName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/, 'node names are 1-40 letters, digits, "-", "_" or "."');
 const baud = z.number().int().min(300).max(4_000_000);
 
+// The battery a node would run from in the field: battery drain per 100 operations is reported against it.
+const battery = z.strictObject({
+  capacity_mah: z.number().positive().max(1e6),
+  nominal_v: z.number().positive().max(60),
+  // DC-DC / LDO efficiency from the battery to the node's supply (the meter measures after the regulator)
+  regulator_efficiency: z.number().gt(0).max(1).default(0.85),
+});
+
 const virtualNode = z.strictObject({
   name: nodeName,
   kind: z.literal('virtual'),
   board: z.enum(boardNames),
   baud: baud.default(115200),
   pace: z.boolean().default(false),
+  battery: battery.optional(),
 });
 
 const serialNode = z.strictObject({
@@ -28,9 +37,56 @@ const serialNode = z.strictObject({
   board: z.enum(boardNames),
   port: z.string().regex(/^\/dev\/[A-Za-z0-9_./:+-]+$/, 'a serial port is a /dev path, e.g. /dev/serial/by-id/usb-...-if00-port0'),
   baud: baud.default(115200),
+  battery: battery.optional(),
 });
 
 export const nodeSchema = z.discriminatedUnion('kind', [virtualNode, serialNode]);
+
+const partName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/, 'names are 1-40 letters, digits, "-", "_" or "."');
+const devPath = z.string().regex(/^\/dev\/[A-Za-z0-9_./:+-]+$/, 'a device is a /dev path, e.g. /dev/serial/by-id/usb-...-if00 or /dev/rfcomm0');
+
+// Power meters (DESIGN §3: resources). `emulated: true` = the virtual rig: an emulator speaking the meter's real
+// wire protocol on a pty (or, for INA2xx, on the emulated Firmata board) instead of a device at `port`.
+const meterSchema = z.strictObject({
+  name: partName,
+  kind: z.enum(['um34c', 'um25c', 'ppk2', 'ina219', 'ina226']),
+  node: nodeName,
+  port: devPath.optional(),
+  emulated: z.boolean().default(false),
+  // ina219 / ina226: the Firmata board the sensor hangs on (I2C), its address, shunt and range
+  board: partName.optional(),
+  address: z.number().int().min(0x40).max(0x4f).optional(),
+  shunt_ohms: z.number().positive().max(100).default(0.1),
+  max_current_a: z.number().positive().max(100).default(2),
+  // ppk2: digital input D0-D7 wired to the node's marker line; source-meter voltage (absent = ampere meter)
+  marker_channel: z.number().int().min(0).max(7).optional(),
+  source_mv: z.number().int().min(800).max(5000).optional(),
+});
+
+// Firmata boards (an Arduino running StandardFirmata) carrying relays, marker inputs and I2C sensors.
+const firmataSchema = z.strictObject({
+  name: partName,
+  kind: z.literal('firmata'),
+  port: devPath.optional(),
+  emulated: z.boolean().default(false),
+  baud: baud.default(57600),
+});
+
+// A relay in a node's supply: the runner power-cycles a node that stops answering.
+const relaySchema = z.strictObject({
+  name: partName,
+  board: partName,
+  pin: z.number().int().min(2).max(69),
+  node: nodeName,
+  // NO: the node has power while the relay is energized; NC: while it is released
+  contact: z.enum(['NO', 'NC']).default('NO'),
+  // most relay modules energize when the pin is LOW
+  active_low: z.boolean().default(true),
+  off_ms: z.number().int().min(50).max(60000).default(1000),
+});
+
+// A node's marker line wired to a Firmata input (a PPK2 samples it on its own digital inputs: marker_channel).
+const markerSchema = z.strictObject({ node: nodeName, board: partName, pin: z.number().int().min(2).max(69) });
 
 const influxSchema = z.strictObject({
   url: z.url(),
@@ -56,6 +112,10 @@ export const rigSchema = z.strictObject({
     .default({ bind: '127.0.0.1', advertise: '127.0.0.1', port: 0, pqc: 'firmware-c' }),
   // Interfaces qslab may shape on this host (towards the nodes); the one carrying the default route is refused
   // unless forced.
+  meters: z.array(meterSchema).default([]),
+  boards: z.array(firmataSchema).default([]),
+  relays: z.array(relaySchema).default([]),
+  markers: z.array(markerSchema).default([]),
   net: z.strictObject({ interfaces: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'an interface name: 1-15 of A-Z a-z 0-9 _ . -')).default([]) }).optional(),
   storage: z
     .strictObject({
@@ -71,10 +131,56 @@ export const rigSchema = z.strictObject({
     }
     seen.set(n.name, i);
   });
+  const nodes = new Map(rig.nodes.map((n) => [n.name, n]));
+  const boards = new Set(rig.boards.map((b) => b.name));
+  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  const knownNode = (path: (string | number)[], name: string) => {
+    if (!nodes.has(name)) issue(path, `no node "${name}" in nodes (it has ${[...nodes.keys()].join(', ')})`);
+  };
+  const knownBoard = (path: (string | number)[], name: string | undefined) => {
+    if (name === undefined) issue(path, 'an INA2xx sensor needs `board:` (the Firmata board it is wired to)');
+    else if (!boards.has(name)) issue(path, `no board "${name}" under boards: (${[...boards].join(', ') || 'none defined'})`);
+  };
+  const metered = new Map<string, number>();
+  rig.meters.forEach((m, i) => {
+    knownNode(['meters', i, 'node'], m.node);
+    if (metered.has(m.node)) issue(['meters', i, 'node'], `node "${m.node}" already has a meter (meters[${metered.get(m.node)}]); one meter per node`);
+    metered.set(m.node, i);
+    const ina = m.kind === 'ina219' || m.kind === 'ina226';
+    if (ina) {
+      knownBoard(['meters', i, 'board'], m.board);
+      if (m.port) issue(['meters', i, 'port'], 'an INA2xx is read over its Firmata board: remove port:');
+    } else if (!m.emulated && !m.port) issue(['meters', i, 'port'], `a ${m.kind} needs port: (e.g. /dev/serial/by-id/...), or emulated: true on the virtual rig`);
+    if (m.emulated && nodes.get(m.node)?.kind !== 'virtual') issue(['meters', i, 'emulated'], `an emulated meter can only measure a virtual node ("${m.node}" is ${nodes.get(m.node)?.kind ?? 'unknown'})`);
+    if (m.marker_channel !== undefined && m.kind !== 'ppk2') issue(['meters', i, 'marker_channel'], 'only a PPK2 has digital inputs; wire the marker to a Firmata pin under markers: instead');
+  });
+  rig.boards.forEach((b, i) => {
+    if (!b.emulated && !b.port) issue(['boards', i, 'port'], 'a Firmata board needs port: (e.g. /dev/serial/by-id/usb-Arduino...), or emulated: true on the virtual rig');
+  });
+  const pins = new Map<string, string>();
+  const usePin = (path: (string | number)[], board: string, pin: number) => {
+    const k = `${board}:${pin}`;
+    if (pins.has(k)) issue(path, `pin ${pin} of board "${board}" is already used by ${pins.get(k)}`);
+    pins.set(k, path.join('.'));
+  };
+  rig.relays.forEach((r, i) => {
+    knownNode(['relays', i, 'node'], r.node);
+    knownBoard(['relays', i, 'board'], r.board);
+    usePin(['relays', i, 'pin'], r.board, r.pin);
+  });
+  rig.markers.forEach((m, i) => {
+    knownNode(['markers', i, 'node'], m.node);
+    knownBoard(['markers', i, 'board'], m.board);
+    usePin(['markers', i, 'pin'], m.board, m.pin);
+  });
 });
 
 export type Rig = z.infer<typeof rigSchema>;
 export type RigNode = z.infer<typeof nodeSchema>;
+export type RigMeter = z.infer<typeof meterSchema>;
+export type RigBoard = z.infer<typeof firmataSchema>;
+export type RigRelay = z.infer<typeof relaySchema>;
+export type Battery = z.infer<typeof battery>;
 
 export function loadRig(file: string): Loaded<Rig> {
   return loadConfig(file, rigSchema);

@@ -3,7 +3,7 @@
 import type { Rig, RigNode } from '../config/rig.js';
 import { BOARDS } from '../config/rig.js';
 import { NodeLink, LinkError, type Hello } from '../drivers/node.js';
-import { VirtualNode } from '../virtual/node.js';
+import { VirtualNode, type VirtualNodeOptions } from '../virtual/node.js';
 import { cleanup } from '../cleanup.js';
 
 export interface ReadyNode {
@@ -41,12 +41,14 @@ async function openLink(spec: RigNode, path: string): Promise<{ link: NodeLink; 
 export interface BringUpOptions {
   /** Network namespace per virtual node (kernel shaping, root only). */
   netns?: (node: string) => string | undefined;
+  /** More options per virtual node (power bench: stable pty link, marker routing, pid for the power model). */
+  virtual?: (node: string) => Partial<VirtualNodeOptions>;
 }
 
 export async function bringUp(spec: RigNode, opts: BringUpOptions = {}): Promise<ReadyNode> {
   if (spec.kind === 'virtual') {
     const ns = opts.netns?.(spec.name);
-    const vn = new VirtualNode({ name: spec.name, board: spec.board, baud: spec.baud, pace: spec.pace, ...(ns ? { netns: ns } : {}) });
+    const vn = new VirtualNode({ name: spec.name, board: spec.board, baud: spec.baud, pace: spec.pace, ...(ns ? { netns: ns } : {}), ...opts.virtual?.(spec.name) });
     try {
       const path = await vn.start();
       const { link, hello } = await openLink(spec, path);
@@ -81,7 +83,7 @@ export async function recover(node: ReadyNode): Promise<boolean> {
   if (node.virtual && !node.virtual.running) return false;
   try {
     if (!node.link.isOpen) {
-      const { link, hello } = await openLink(node.spec, node.virtual ? node.virtual.ptyPath : (node.spec as { port: string }).port);
+      const { link, hello } = await openLink(node.spec, node.virtual ? node.virtual.path : (node.spec as { port: string }).port);
       node.link = link;
       node.hello = hello;
     } else {

@@ -16,7 +16,7 @@ import {
   closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { CellInfo, OpRecord, RunEvent, RunInfo, RunStatus } from '../model.js';
+import type { CellInfo, EnergyWindow, OpRecord, RunEvent, RunInfo, RunStatus, SampleTrace } from '../model.js';
 
 export interface InfluxConfig {
   url: string;                 // e.g. http://localhost:8086 (InfluxDB) or http://localhost:8428 (VictoriaMetrics)
@@ -45,9 +45,11 @@ export interface InfluxCounters {
   lostLines: number;       // lines that could be neither written nor spooled (spool dir unwritable); must stay 0
 }
 
-export const MEASUREMENT = { op: 'qslab_op', cell: 'qslab_cell', event: 'qslab_event', run: 'qslab_run' } as const;
+export const MEASUREMENT = { op: 'qslab_op', cell: 'qslab_cell', event: 'qslab_event', run: 'qslab_run', energy: 'qslab_energy', power: 'qslab_power' } as const;
 /** Timestamp precision of every line the sink writes and every spool file. */
 export const PRECISION = 'ms' as const;
+/** Points per downsampled power trace in InfluxDB. */
+export const TRACE_POINTS = 200;
 export const SPOOL_SUFFIX = '.lp';
 
 // ---------------------------------------------------------------- line protocol
@@ -452,6 +454,45 @@ export class InfluxSink {
       const fields: Fields = [['n', i(1)], ['run_id', s(ev.runId)], ['detail', s(ev.detail)]];
       if (ev.cellId !== undefined) fields.push(['cell_id', s(ev.cellId)]);
       this.emit(MEASUREMENT.event, { campaign: ctx?.campaign, rig: ctx?.rig, node: ev.node, kind: ev.kind }, fields, ev.ts);
+    });
+  }
+
+  /** One energy window: bounded keys are tags, figures are fields. */
+  addEnergy(w: EnergyWindow): void {
+    this.guard(() => {
+      const ctx = this.runs.get(w.runId);
+      const fields: Fields = [
+        ['per_op_j', f(w.perOpJ)], ['per_op_unc_j', f(w.perOpUncJ)], ['gross_j', f(w.grossJ)], ['net_j', f(w.netJ)],
+        ['baseline_w', f(w.baselineW)], ['ops', i(w.ops)], ['samples', i(w.samples)], ['window_ms', f(w.t1 - w.t0)],
+        ['run_id', s(w.runId)], ['cell_id', s(w.cellId)], ['source', s(w.source)],
+      ];
+      if (w.drainPct100 !== undefined) fields.push(['drain_pct_100', f(w.drainPct100)]);
+      if (w.truthPerOpJ !== undefined) fields.push(['truth_per_op_j', f(w.truthPerOpJ)]);
+      if (w.clockErrMs !== undefined) fields.push(['clock_err_ms', f(w.clockErrMs)]);
+      this.emit(MEASUREMENT.energy, { campaign: ctx?.campaign, rig: ctx?.rig, node: w.node, board: w.board, suite: w.suite, profile: w.profile, meter: w.meterKind }, fields, Math.round(w.t1));
+    });
+  }
+
+  /** A sample trace, downsampled to at most TRACE_POINTS means over ≥ 1 ms buckets (the raw trace stays local). */
+  addTrace(tr: SampleTrace): void {
+    this.guard(() => {
+      const n = tr.t.length;
+      if (!n) return;
+      const ctx = this.runs.get(tr.runId);
+      const t0 = tr.t[0]!, span = tr.t[n - 1]! - t0;
+      const bucket = Math.max(1, Math.ceil(span / TRACE_POINTS));
+      let k = 0;
+      while (k < n) {
+        const start = Math.floor(tr.t[k]!);
+        const end = start + bucket;
+        let sv = 0, si = 0, m = 0;
+        for (; k < n && tr.t[k]! < end; k++, m++) {
+          sv += tr.v[k]!;
+          si += tr.i[k]!;
+        }
+        this.emit(MEASUREMENT.power, { campaign: ctx?.campaign, rig: ctx?.rig, node: tr.node, meter: tr.meter },
+          [['v', f(sv / m)], ['a', f(si / m)], ['w', f((sv / m) * (si / m))], ['n', i(m)], ['cell_id', s(tr.cellId)]], start);
+      }
     });
   }
 

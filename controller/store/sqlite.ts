@@ -4,10 +4,10 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { CellInfo, OpRecord, RunEvent, RunInfo, RunStatus, Store } from '../model.js';
+import type { CellInfo, EnergyWindow, OpRecord, RunEvent, RunInfo, RunStatus, SampleTrace, Store } from '../model.js';
 
 /** Schema version this code writes. Migrations below bring older files up to it. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** MIGRATIONS[i] takes a store from version i to version i + 1. Never edit a shipped entry; append. */
 const MIGRATIONS: string[] = [
@@ -94,6 +94,39 @@ const MIGRATIONS: string[] = [
   `,
   // v2: ids of the QKD keys an operation used (JSON array of key_IDs; never key material).
   `ALTER TABLE ops ADD COLUMN key_ids TEXT;`,
+  // v3: energy windows (one per measured burst) and the raw meter samples around them (little-endian float64 /
+  // uint8 arrays as BLOBs; InfluxDB only ever gets them downsampled).
+  `
+  CREATE TABLE energy (
+    id          INTEGER PRIMARY KEY,
+    run_id      TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    cell_id     TEXT NOT NULL,
+    node        TEXT NOT NULL,
+    board       TEXT NOT NULL,
+    suite       TEXT NOT NULL,
+    profile     TEXT NOT NULL,
+    meter       TEXT NOT NULL,
+    meter_kind  TEXT NOT NULL,
+    t0 REAL NOT NULL, t1 REAL NOT NULL, b0 REAL NOT NULL, b1 REAL NOT NULL,
+    source      TEXT NOT NULL,
+    clock_err_ms REAL,
+    ops         INTEGER NOT NULL,
+    samples     INTEGER NOT NULL,
+    gross_j REAL NOT NULL, baseline_w REAL NOT NULL, net_j REAL NOT NULL, per_op_j REAL NOT NULL,
+    per_op_unc_j REAL NOT NULL, drain_pct_100 REAL, truth_per_op_j REAL
+  );
+  CREATE INDEX energy_run ON energy(run_id, cell_id);
+  CREATE TABLE traces (
+    id      INTEGER PRIMARY KEY,
+    run_id  TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    cell_id TEXT NOT NULL,
+    meter   TEXT NOT NULL,
+    node    TEXT NOT NULL,
+    n       INTEGER NOT NULL,
+    t BLOB NOT NULL, v BLOB NOT NULL, i BLOB NOT NULL, d BLOB
+  );
+  CREATE INDEX traces_run ON traces(run_id, cell_id);
+  `,
 ];
 
 interface RunRow {
@@ -218,6 +251,17 @@ function prepare(db: Database.Database) {
     getCells: db.prepare('SELECT * FROM cells WHERE run_id = ? ORDER BY rowid'),
     getOps: db.prepare('SELECT * FROM ops WHERE run_id = ? ORDER BY id'),
     getEvents: db.prepare('SELECT * FROM events WHERE run_id = ? ORDER BY id'),
+    insertEnergy: db.prepare(`
+      INSERT INTO energy (run_id, cell_id, node, board, suite, profile, meter, meter_kind, t0, t1, b0, b1, source,
+                          clock_err_ms, ops, samples, gross_j, baseline_w, net_j, per_op_j, per_op_unc_j,
+                          drain_pct_100, truth_per_op_j)
+      VALUES (@run_id, @cell_id, @node, @board, @suite, @profile, @meter, @meter_kind, @t0, @t1, @b0, @b1, @source,
+              @clock_err_ms, @ops, @samples, @gross_j, @baseline_w, @net_j, @per_op_j, @per_op_unc_j,
+              @drain_pct_100, @truth_per_op_j)`),
+    getEnergy: db.prepare('SELECT * FROM energy WHERE run_id = ? ORDER BY id'),
+    insertTrace: db.prepare('INSERT INTO traces (run_id, cell_id, meter, node, n, t, v, i, d) VALUES (@run_id, @cell_id, @meter, @node, @n, @t, @v, @i, @d)'),
+    getTraces: db.prepare('SELECT * FROM traces WHERE run_id = ? ORDER BY id'),
+    getCellTraces: db.prepare('SELECT * FROM traces WHERE run_id = ? AND cell_id = ? ORDER BY id'),
   };
 }
 
@@ -324,10 +368,59 @@ export class SqliteStore implements Store {
     return (this.st.getEvents.all(runId) as EventRow[]).map(eventFromRow);
   }
 
+  addEnergy(w: EnergyWindow): void {
+    this.st.insertEnergy.run({
+      run_id: w.runId, cell_id: w.cellId, node: w.node, board: w.board, suite: w.suite, profile: w.profile, meter: w.meter,
+      meter_kind: w.meterKind, t0: w.t0, t1: w.t1, b0: w.b0, b1: w.b1, source: w.source, clock_err_ms: w.clockErrMs ?? null,
+      ops: w.ops, samples: w.samples, gross_j: w.grossJ, baseline_w: w.baselineW, net_j: w.netJ, per_op_j: w.perOpJ,
+      per_op_unc_j: w.perOpUncJ, drain_pct_100: w.drainPct100 ?? null, truth_per_op_j: w.truthPerOpJ ?? null,
+    });
+  }
+
+  getEnergy(runId: string): EnergyWindow[] {
+    return (this.st.getEnergy.all(runId) as EnergyRow[]).map((r) => {
+      const w: EnergyWindow = {
+        runId: r.run_id, cellId: r.cell_id, node: r.node, board: r.board, suite: r.suite, profile: r.profile, meter: r.meter,
+        meterKind: r.meter_kind, t0: r.t0, t1: r.t1, b0: r.b0, b1: r.b1, source: r.source as EnergyWindow['source'], ops: r.ops,
+        samples: r.samples, grossJ: r.gross_j, baselineW: r.baseline_w, netJ: r.net_j, perOpJ: r.per_op_j, perOpUncJ: r.per_op_unc_j,
+      };
+      if (r.clock_err_ms !== null) w.clockErrMs = r.clock_err_ms;
+      if (r.drain_pct_100 !== null) w.drainPct100 = r.drain_pct_100;
+      if (r.truth_per_op_j !== null) w.truthPerOpJ = r.truth_per_op_j;
+      return w;
+    });
+  }
+
+  addTrace(tr: SampleTrace): void {
+    const blob = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    this.st.insertTrace.run({
+      run_id: tr.runId, cell_id: tr.cellId, meter: tr.meter, node: tr.node, n: tr.t.length,
+      t: blob(tr.t), v: blob(tr.v), i: blob(tr.i), d: tr.d ? blob(tr.d) : null,
+    });
+  }
+
+  getTraces(runId: string, cellId?: string): SampleTrace[] {
+    const rows = (cellId === undefined ? this.st.getTraces.all(runId) : this.st.getCellTraces.all(runId, cellId)) as TraceRow[];
+    const f64 = (b: Buffer) => new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+    return rows.map((r) => {
+      const tr: SampleTrace = { runId: r.run_id, cellId: r.cell_id, meter: r.meter, node: r.node, t: f64(r.t), v: f64(r.v), i: f64(r.i) };
+      if (r.d) tr.d = new Uint8Array(r.d);
+      return tr;
+    });
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
 }
+
+interface EnergyRow {
+  run_id: string; cell_id: string; node: string; board: string; suite: string; profile: string; meter: string; meter_kind: string;
+  t0: number; t1: number; b0: number; b1: number; source: string; clock_err_ms: number | null; ops: number; samples: number;
+  gross_j: number; baseline_w: number; net_j: number; per_op_j: number; per_op_unc_j: number; drain_pct_100: number | null;
+  truth_per_op_j: number | null;
+}
+interface TraceRow { run_id: string; cell_id: string; meter: string; node: string; n: number; t: Buffer; v: Buffer; i: Buffer; d: Buffer | null }
 
 function opParams(op: OpRecord) {
   return {

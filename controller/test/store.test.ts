@@ -201,17 +201,17 @@ test('sqlite: a process killed (SIGKILL) inside a batch keeps every earlier batc
   }
 });
 
-test('sqlite: a v1 store is migrated to v2 and keeps its ops; QKD key ids round-trip', () => {
+test('sqlite: a v1 store is migrated to the current schema and keeps its ops; QKD key ids and energy windows round-trip', () => {
   const dir = mkdtempSync(join(tmpdir(), 'qslab-migrate-'));
   const path = join(dir, 'v1.db');
   try {
-    // Make a v1 store: today's schema with the v2 step undone, holding one op.
+    // Make a v1 store: today's schema with the v2 and v3 steps undone, holding one op.
     const s0 = openStore(path);
     s0.beginRun(run('old', '2026-11-25T00:00:00Z'));
     s0.addOps([op('old', 'c0', 0)]);
     s0.close();
     const raw = new Database(path);
-    raw.exec('ALTER TABLE ops DROP COLUMN key_ids; DELETE FROM schema_version WHERE version = 2;');
+    raw.exec('DROP TABLE energy; DROP TABLE traces; ALTER TABLE ops DROP COLUMN key_ids; DELETE FROM schema_version WHERE version >= 2;');
     raw.close();
 
     const s = openStore(path);
@@ -223,6 +223,20 @@ test('sqlite: a v1 store is migrated to v2 and keeps its ops; QKD key ids round-
     s.addOps([withIds, op('mig', 'c1', 1)]);
     const got = s.getOps('mig');
     assert.deepEqual(got[0]!.keyIds, withIds.keyIds);
+    // v3: energy windows and raw traces round-trip (traces as float64 BLOBs)
+    const w = {
+      runId: 'mig', cellId: 'c1', node: 'n', board: 'esp32', suite: 'x25519', profile: 'loopback', meter: 'ppk2-a', meterKind: 'ppk2',
+      t0: 1000.25, t1: 2000.5, b0: 500, b1: 999, source: 'marker' as const, ops: 50, samples: 100000, grossJ: 0.5, baselineW: 0.25, netJ: 0.2495,
+      perOpJ: 0.00499, perOpUncJ: 0.00001, drainPct100: 0.0021, truthPerOpJ: 0.00498,
+    };
+    s.addEnergy(w);
+    assert.deepEqual(s.getEnergy('mig'), [w]);
+    const tr = { runId: 'mig', cellId: 'c1', meter: 'ppk2-a', node: 'n', t: Float64Array.from([1, 2.5]), v: Float64Array.from([5, 5.01]), i: Float64Array.from([0.05, 0.0612345]) };
+    s.addTrace(tr);
+    const [back] = s.getTraces('mig', 'c1');
+    assert.deepEqual([...back!.i], [...tr.i]);
+    assert.deepEqual([...back!.t], [...tr.t]);
+    assert.equal(back!.d, undefined);
     assert.equal(got[1]!.keyIds, undefined);
     s.close();
   } finally {

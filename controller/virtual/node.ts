@@ -15,6 +15,18 @@ export interface VirtualNodeOptions {
   binary?: string;
   /** Network namespace to run in (root only; see net/node-net.ts). */
   netns?: string;
+  /** The node's marker line (a GPIO on a board): called on every edge with its host arrival time (ms). */
+  onMarker?: (high: boolean, tMs: number) => void;
+  /** Stable path to the node's pty (like /dev/serial/by-id/...), kept across power cycles. */
+  link?: string;
+  /** Called with the new process id each time the node boots (power-on). */
+  onStart?: (pid: number) => void;
+}
+
+/** CLOCK_MONOTONIC ns (as the POSIX node stamps) → host ms since the epoch (the meters' time base). */
+export function monotonicNsToHostMs(ns: bigint): number {
+  const nowNs = process.hrtime.bigint();
+  return performance.timeOrigin + performance.now() - Number(nowNs - ns) / 1e6;
 }
 
 export class VirtualNode {
@@ -26,6 +38,11 @@ export class VirtualNode {
   exitSignal: NodeJS.Signals | null = null;
 
   constructor(readonly opts: VirtualNodeOptions) {}
+
+  /** The path a driver opens: the stable link when there is one. */
+  get path(): string {
+    return this.opts.link ?? this.ptyPath;
+  }
 
   get pid(): number | undefined {
     return this.child?.pid;
@@ -42,10 +59,30 @@ export class VirtualNode {
     }
     const args = ['--pty', '--name', this.opts.name, '--board', this.opts.board, '--baud', String(this.opts.baud)];
     if (this.opts.pace) args.push('--pace');
+    if (this.opts.link) args.push('--pty-link', this.opts.link);
+    // The marker line: edges arrive on fd 3 (a pipe) as "<1|0> <CLOCK_MONOTONIC ns>" lines, stamped by the node
+    // at the edge; Node's hrtime is the same clock, so the edge maps to host time without the pipe's latency.
+    const stdio: ('ignore' | 'pipe')[] = ['ignore', 'pipe', 'pipe'];
+    if (this.opts.onMarker) {
+      args.push('--marker-fd', '3');
+      stdio.push('pipe');
+    }
     // `ip netns exec` enters the namespace and execs the node: same pid, so /proc/<pid> is the node's.
-    const child = this.opts.netns ? spawnInNs(this.opts.netns, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = this.opts.netns ? spawnInNs(this.opts.netns, [bin, ...args], { stdio })
+      : spawn(bin, args, { stdio });
+    const markerPipe = this.opts.onMarker ? (child.stdio[3] as NodeJS.ReadableStream | null) : null;
+    if (markerPipe) {
+      const cb = this.opts.onMarker!;
+      createInterface({ input: markerPipe }).on('line', (line) => {
+        const m = /^([01]) (\d{1,20})$/.exec(line);
+        if (m) cb(m[1] === '1', monotonicNsToHostMs(BigInt(m[2]!)));
+      });
+      markerPipe.on('error', () => {});
+    }
     this.child = child;
+    this.exitCode = null;
+    this.exitSignal = null;
+    this.unregister?.();
     this.unregister = cleanup.add(`virtual node ${this.opts.name}`, () => this.stop());
     if (process.env.QSLAB_NODE_STDERR) child.stderr!.pipe(process.stderr);
     child.stderr!.setEncoding('utf8');
@@ -81,7 +118,8 @@ export class VirtualNode {
       });
     });
     this.ptyPath = path;
-    return path;
+    if (child.pid) this.opts.onStart?.(child.pid);
+    return this.opts.link ?? path;
   }
 
   private exitedP: Promise<void> = Promise.resolve();
@@ -89,6 +127,13 @@ export class VirtualNode {
   /** Simulates a node dying (power loss): SIGKILL, no goodbye. */
   kill(): void {
     this.child?.kill('SIGKILL');
+  }
+
+  /** Power removed: SIGKILL and wait until the process is gone (a relay opening the node's supply). */
+  async powerOff(): Promise<void> {
+    if (!this.running) return;
+    this.child!.kill('SIGKILL');
+    await this.exitedP;
   }
 
   async stop(): Promise<void> {

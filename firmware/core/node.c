@@ -271,7 +271,8 @@ static void hs_task(void *arg)
         else failed++;
         emit_op(j, i, &r, hpeak > heap0 ? hpeak - heap0 : 0, stack, cpu);
     }
-    const double t_us = (double)(qs_now_ns() - b0) / 1000.0;
+    const uint64_t b1 = qs_now_ns();
+    const double t_us = (double)(b1 - b0) / 1000.0;
     const uint32_t id = j->id;
     qs_wipe(&r, sizeof r);
     atomic_store(&g_abort, 0);
@@ -289,6 +290,9 @@ static void hs_task(void *arg)
     qs_jw_uint(&w, "done", done);
     qs_jw_uint(&w, "failed", failed);
     qs_jw_fixed(&w, "t_us", t_us, 1);
+    /* burst bounds on the node clock (as ping's t_us): power windows when no marker line is wired */
+    qs_jw_fixed(&w, "b0_us", (double)(b0 - g_boot_ns) / 1000.0, 1);
+    qs_jw_fixed(&w, "b1_us", (double)(b1 - g_boot_ns) / 1000.0, 1);
     qs_jw_end(&w);
     emit(&w);
 }

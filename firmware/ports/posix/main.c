@@ -59,8 +59,9 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: qslab-node [--board esp32|esp32s3|rpi4|rpi3] [--baud N] [--pace] [--name NAME]\n"
-            "                  [--pty | --serial PATH] [--pty-link PATH] [--stack-kib N]\n"
+            "                  [--pty | --serial PATH] [--pty-link PATH] [--stack-kib N] [--marker-fd N]\n"
             "--stack-kib: workload task stack (default 64; painted and scanned after every operation)\n"
+            "--marker-fd: write each marker edge as a line \"<1|0> <CLOCK_MONOTONIC ns>\" to this descriptor\n"
             "qslab node firmware %s (build %s), POSIX port. Speaks protocol v1 on the serial line;\n"
             "with --pty (default) prints \"PTY <path>\" on stdout once the pseudo-terminal is ready.\n",
             QS_FW_VERSION, qs_build_hash());
@@ -133,6 +134,10 @@ static int parse_args(int argc, char **argv)
             NEEDVAL();
             if (parse_uint(val, INT_MAX, &v)) return -1;
             opt.slave_fd = (int)v;
+        } else if (strcmp(a, "--marker-fd") == 0) {
+            NEEDVAL();
+            if (parse_uint(val, INT_MAX, &v)) { fprintf(stderr, "qslab-node: bad --marker-fd '%s'\n", val); return -1; }
+            qs_posix_marker_fd = (int)v;
         } else if (strcmp(a, "--reset") == 0) {
             opt.after_reset = 1;
         } else {

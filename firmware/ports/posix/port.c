@@ -103,8 +103,24 @@ int qs_random(void *buf, size_t len)
     return QS_OK;
 }
 
+/* No GPIO on the POSIX port: with --marker-fd each edge goes out as a line "<1|0> <CLOCK_MONOTONIC ns>" on that
+ * descriptor (a pipe the controller routes to a virtual meter's digital input or a virtual Firmata pin). The time
+ * stamp is taken at the edge, as a meter sampling a real GPIO would see it, so pipe latency does not move it. */
+int qs_posix_marker_fd = -1;
 static int g_marker;
-void qs_marker(int on) { g_marker = on; }   /* no GPIO on the POSIX port; power windows come from the clock */
+void qs_marker(int on)
+{
+    on = on ? 1 : 0;
+    if (on == g_marker) return;
+    g_marker = on;
+    if (qs_posix_marker_fd >= 0) {
+        char line[40];
+        int n = snprintf(line, sizeof line, "%d %llu\n", on, (unsigned long long)qs_now_ns());
+        ssize_t w;
+        do { w = write(qs_posix_marker_fd, line, (size_t)n); } while (w < 0 && errno == EINTR);
+        if (w < 0 && errno != EAGAIN) qs_posix_marker_fd = -1;   /* reader gone: stop trying */
+    }
+}
 
 void qs_port_reset(void)
 {

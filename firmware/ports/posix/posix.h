@@ -23,5 +23,6 @@ void qs_posix_init_minimal(void);
 void qs_posix_request_exit(void);
 /* Called by qs_port_reset(); set by main.c. */
 extern void (*qs_posix_reset_hook)(void);
+extern int qs_posix_marker_fd;   /* --marker-fd: marker edges as '1'/'0' bytes (-1 = none) */
 
 #endif

@@ -1,0 +1,310 @@
+// The Firmata board path end to end: johnny-five + firmata-io on our serialport 13 stack, over a real pty, against
+// the virtual StandardFirmata Uno. Pin levels are the ones the virtual board's pins present electrically.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FirmataBoard, FirmataError, five } from '../drivers/firmata.js';
+import { RelayDriver } from '../drivers/relay.js';
+import { Ina2xxMeter, INA, planCalibration, type Ina2xxOptions } from '../drivers/meter-ina2xx.js';
+import { hostNow, type SampleBatch } from '../drivers/meter.js';
+import { VirtualFirmataBoard, VirtualIna, MODE, type PinLevel, type PowerSource, type VirtualFirmataOptions } from '../virtual/firmata-board.js';
+import { PtyEndpoint } from '../virtual/pty.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until(what: string, cond: () => boolean, timeoutMs = 1000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+interface Seen { pin: number; level: PinLevel; t: number }
+interface Rig { vb: VirtualFirmataBoard; fb: FirmataBoard; seen: Seen[]; levels(pin: number, from?: number): PinLevel[] }
+
+/** A virtual Uno on a pty, every pin level it presents recorded from power-up, and johnny-five ready on it. */
+async function rig(t: { after(fn: () => Promise<void>): void }, o: VirtualFirmataOptions = {}, setup?: (vb: VirtualFirmataBoard) => void): Promise<Rig> {
+  const vb = new VirtualFirmataBoard(o);
+  const seen: Seen[] = [];
+  vb.onPinWrite = (pin, level, tt) => void seen.push({ pin, level, t: tt });
+  setup?.(vb);
+  let fb: FirmataBoard | undefined;
+  t.after(async () => { await fb?.close(); await vb.stop(); });
+  const path = await vb.start();
+  fb = await FirmataBoard.open({ path, name: 'uno' });
+  return { vb, fb, seen, levels: (pin, from = 0) => seen.slice(from).filter((s) => s.pin === pin).map((s) => s.level) };
+}
+
+test('johnny-five reaches ready on the virtual Uno over a real pty in < 1 s', async (t) => {
+  const vb = new VirtualFirmataBoard({ name: 'uno' });
+  t.after(() => vb.stop());
+  const path = await vb.start();
+  const t0 = performance.now();
+  const fb = await FirmataBoard.open({ path });
+  const ms = performance.now() - t0;
+  t.after(() => fb.close());
+  t.diagnostic(`johnny-five 'ready' ${ms.toFixed(1)} ms after open (${fb.firmware}, ${path})`);
+  assert.ok(ms < 1000, `ready took ${ms.toFixed(0)} ms`);
+  assert.ok(fb.board.isReady);
+  assert.equal(fb.io.firmware.name, 'StandardFirmata.ino');
+  assert.deepEqual(fb.io.analogPins, [14, 15, 16, 17, 18, 19]);
+  assert.deepEqual(fb.io.pins[0]!.supportedModes, []); // RX/TX belong to the serial port
+  assert.ok(fb.io.pins[3]!.supportedModes.includes(MODE.PWM) && !fb.io.pins[4]!.supportedModes.includes(MODE.PWM));
+  assert.ok(fb.io.pins[18]!.supportedModes.includes(MODE.I2C) && fb.io.pins[18]!.supportedModes.includes(MODE.ANALOG));
+  assert.ok(vb.stats.bytesIn > 0 && vb.stats.unknown === 0);
+});
+
+test('a board that never answers fails with the port and the fix; a missing port fails at open', async (t) => {
+  const silent = new PtyEndpoint({ name: 'silent' });
+  const got: number[] = [];
+  silent.on('data', (b: Buffer) => got.push(...b));
+  const path = await silent.start();
+  t.after(() => silent.stop());
+  await assert.rejects(FirmataBoard.open({ path, readyTimeoutMs: 400 }), (e: unknown) =>
+    e instanceof FirmataError && e.code === 'E_TIMEOUT' && e.message.includes(path) && /flash StandardFirmata/.test(e.message));
+  assert.ok(got.includes(0xf9), 'the driver asked for the version'); // REPORT_VERSION
+  await assert.rejects(FirmataBoard.open({ path: '/dev/qslab-no-such-port' }), (e: unknown) => e instanceof FirmataError && e.code === 'E_OPEN');
+});
+
+test('active-low relay on a stock board: init never drives LOW, on/off/powerCycle levels as seen by the board', async (t) => {
+  const { vb, fb, seen, levels } = await rig(t);
+  assert.deepEqual(levels(7), [0], 'stock StandardFirmata boots with the pin OUTPUT LOW (the firmware hazard)');
+  const relay = new RelayDriver(fb, { name: 'node1', pin: 7, isInverted: true });
+  const mark = seen.length;
+  await relay.init();
+  assert.deepEqual(levels(7, mark), [1], 'init went straight to the rest level');
+  assert.equal(relay.state, 'off');
+  relay.on();
+  await until('relay on', () => vb.level(7) === 0);
+  relay.off();
+  await until('relay off', () => vb.level(7) === 1);
+  await relay.powerCycle(100);
+  await until('relay back on', () => vb.level(7) === 0);
+  assert.deepEqual(levels(7, mark), [1, 0, 1, 0]); // on, off (the powerCycle's off found it off already), on
+  const last = seen.filter((s) => s.pin === 7).slice(-2);
+  const offMs = last[1]!.t - last[0]!.t;
+  t.diagnostic(`powerCycle(100): the board saw the pin off for ${offMs.toFixed(1)} ms`);
+  assert.ok(offMs >= 95 && offMs < 200, `off for ${offMs} ms`);
+  assert.deepEqual(relay.transitions.map((x) => `${x.cause}:${x.state}:${x.level}`),
+    ['init:off:1', 'on:on:0', 'off:off:1', 'powerCycle:off:1', 'powerCycle:on:0']);
+  assert.ok(relay.transitions.every((x, i, a) => i === 0 || x.t >= a[i - 1]!.t));
+});
+
+test('active-low relay from high-Z inputs: init never shows LOW, while johnny-five\'s usual pinMode+open does', async (t) => {
+  const { vb, fb, seen, levels } = await rig(t, { bootPinMode: 'input' });
+  assert.deepEqual([vb.level(7), vb.level(8)], [null, null]);
+  const relay = new RelayDriver(fb, { name: 'node1', pin: 7, isInverted: true });
+  await relay.init();
+  assert.deepEqual(levels(7), [1], 'pull-up first (weak HIGH), then the output driver keeps HIGH');
+  assert.equal(vb.mode(7), MODE.OUTPUT);
+  // The sequence from johnny-five's examples: make the pin an OUTPUT, then open the relay.
+  const mark = seen.length;
+  fb.io.pinMode(8, fb.io.MODES.OUTPUT);
+  new five.Relay({ pin: 8, type: 'NC', board: fb.board }).open();
+  await until('naive relay settled', () => vb.level(8) === 1);
+  assert.deepEqual(levels(8, mark), [0, 1], 'the recorder sees the glitch init() avoids');
+});
+
+test('relay wiring: NO/NC × active-high/low give the documented levels and rest states', async (t) => {
+  const { vb, fb } = await rig(t);
+  const cases = [
+    { pin: 2, type: 'NO' as const, isInverted: false, on: 1, init: 'off' },
+    { pin: 3, type: 'NO' as const, isInverted: true, on: 0, init: 'off' },
+    { pin: 4, type: 'NC' as const, isInverted: false, on: 0, init: 'on' },
+    { pin: 5, type: 'NC' as const, isInverted: true, on: 1, init: 'on' },
+  ];
+  for (const c of cases) {
+    const r = new RelayDriver(fb, { name: `n${c.pin}`, pin: c.pin, type: c.type, isInverted: c.isInverted });
+    await r.init();
+    assert.equal(r.state, c.init, `pin ${c.pin} rest state`);
+    r.on();
+    await until(`pin ${c.pin} on`, () => vb.level(c.pin) === c.on);
+    r.off();
+    await until(`pin ${c.pin} off`, () => vb.level(c.pin) === 1 - c.on);
+  }
+});
+
+test('switching one relay leaves the other relays of its port alone after a controller restart', async (t) => {
+  const { vb, fb, seen, levels } = await rig(t);
+  for (const pin of [6, 7]) await new RelayDriver(fb, { name: `n${pin}`, pin, isInverted: true }).init();
+  await fb.close();
+  const fb2 = await FirmataBoard.open({ path: vb.path, name: 'uno again' });
+  t.after(() => fb2.close());
+  const mark = seen.length;
+  const r7 = new RelayDriver(fb2, { name: 'n7', pin: 7, isInverted: true });
+  await r7.init();
+  r7.on();
+  await until('relay 7 on', () => vb.level(7) === 0);
+  r7.off();
+  await until('relay 7 off', () => vb.level(7) === 1);
+  assert.deepEqual(levels(6, mark), [], 'pin 6 never moved (a port-wide write from a fresh cache would drive it LOW)');
+  assert.equal(vb.level(6), 1);
+});
+
+test('marker input: setInput on the board reaches johnny-five\'s digitalRead within 100 ms', async (t) => {
+  const { vb, fb } = await rig(t);
+  const got: { v: 0 | 1; t: number; at: number }[] = [];
+  const unwatch = fb.watchDigital(2, (v, tt) => void got.push({ v, t: tt, at: hostNow() }));
+  await until('initial report', () => got.length === 1);
+  assert.equal(vb.mode(2), MODE.INPUT);
+  const lat: number[] = [];
+  for (const v of [1, 0, 1, 0] as const) {
+    const t0 = hostNow();
+    vb.setInput(2, v);
+    await until(`edge to ${v}`, () => got[got.length - 1]!.v === v);
+    lat.push(got[got.length - 1]!.at - t0);
+  }
+  t.diagnostic(`marker edge → johnny-five: ${lat.map((x) => x.toFixed(2)).join(', ')} ms`);
+  assert.ok(Math.max(...lat) < 100); // ~2 ms on an idle host; the bound leaves room for a loaded CI machine
+  assert.deepEqual(got.map((g) => g.v), [0, 1, 0, 1, 0]);
+  assert.ok(got.every((g) => g.t < g.at));
+  unwatch();
+});
+
+// ---- INA219 / INA226 through the board -------------------------------------------------------------------------
+
+/** Cycles through levels, one every `everyMs` from creation. */
+function stepped(levels: { v: number; a: number }[], everyMs: number): { src: PowerSource; t0: number; everyMs: number } {
+  const t0 = hostNow();
+  const src: PowerSource = (tt) => levels[((Math.floor((tt - t0) / everyMs) % levels.length) + levels.length) % levels.length]!;
+  return { src, t0, everyMs };
+}
+
+function collect(m: Ina2xxMeter): SampleBatch[] {
+  const out: SampleBatch[] = [];
+  m.on('samples', (b: SampleBatch) => void out.push(b));
+  return out;
+}
+
+/**
+ * Compares samples with the source at their timestamps, skipping samples within `guardMs` of a level change
+ * (a timestamp that is off by more than the guard shows up as a mismatch).
+ */
+function compare(batches: SampleBatch[], s: ReturnType<typeof stepped>, tolA: number, tolV: number, guardMs: number, from = -Infinity, to = Infinity) {
+  let checked = 0, bad = 0, lastT = -Infinity;
+  const examples: string[] = [];
+  const worst = { a: 0, v: 0 };
+  for (const b of batches) {
+    for (let k = 0; k < b.t.length; k++) {
+      const tt = b.t[k]!;
+      assert.ok(tt > lastT, 'timestamps increase across batches');
+      lastT = tt;
+      const phase = (tt - s.t0) % s.everyMs;
+      if (tt < from || tt > to || phase < guardMs || phase > s.everyMs - guardMs) continue;
+      const want = s.src(tt);
+      const da = Math.abs(b.i[k]! - want.a), dv = Math.abs(b.v[k]! - want.v);
+      worst.a = Math.max(worst.a, da);
+      worst.v = Math.max(worst.v, dv);
+      checked++;
+      if (da > tolA || dv > tolV) {
+        bad++;
+        if (examples.length < 3) examples.push(`t+${phase.toFixed(1)} ms into a level: ${b.v[k]} V ${b.i[k]} A, source ${want.v} V ${want.a} A`);
+      }
+    }
+  }
+  return { checked, bad, worst, examples };
+}
+
+async function meterRig(t: { after(fn: () => Promise<void>): void }, kind: 'ina219' | 'ina226', shuntOhms: number, source: PowerSource, o: Partial<Ina2xxOptions> = {}) {
+  const chip = new VirtualIna(kind, { shuntOhms, source });
+  const r = await rig(t, {}, (vb) => vb.attachI2c(kind === 'ina219' ? 0x40 : 0x41, chip));
+  const m = new Ina2xxMeter({ name: kind, kind, board: r.fb, address: kind === 'ina219' ? 0x40 : 0x41, shuntOhms, maxCurrentA: 1, ...o });
+  const warnings: string[] = [];
+  m.on('warning', (w: string) => void warnings.push(w));
+  t.after(() => m.stop());
+  return { ...r, chip, m, warnings, batches: collect(m) };
+}
+
+/** Quantization bound: shunt ADC rounding (half an LSB, through the shunt) + one current-register LSB (truncation). */
+const tolA = (kind: 'ina219' | 'ina226', shuntOhms: number, lsb: number): number => INA[kind].shuntLsbV / 2 / shuntOhms + lsb + 1e-12;
+
+/** Mean of (when the sample really was − its timestamp), from a current ramp: (i − ramp(t)) / slope. */
+function timingError(batches: SampleBatch[], at: (tt: number) => number | undefined, slopeAPerMs: number, from: number) {
+  const errs: number[] = [];
+  for (const b of batches) for (let k = 0; k < b.t.length; k++) {
+    const want = b.t[k]! >= from ? at(b.t[k]!) : undefined;
+    if (want !== undefined) errs.push((b.i[k]! - want) / slopeAPerMs);
+  }
+  const mean = errs.reduce((x, y) => x + y, 0) / errs.length;
+  return { n: errs.length, mean, sd: Math.sqrt(errs.reduce((x, y) => x + (y - mean) ** 2, 0) / errs.length) };
+}
+
+for (const [kind, shuntOhms] of [['ina219', 0.1], ['ina226', 0.05]] as const) {
+  test(`${kind} via the virtual board: readings equal the source within the chip's quantization, timestamps centred`, async (t) => {
+    const s = stepped([{ v: 3.3, a: 0.0123 }, { v: 5.02, a: 0.4567 }, { v: 4.2, a: -0.2345 }, { v: 3.0, a: 0.8888 }], 250);
+    // Then a sawtooth current (0.1 → 0.7 A in 400 ms): a timestamp off by d ms reads as a current off by d × slope.
+    const RAMP_MS = 400, slope = 0.6 / RAMP_MS;
+    let rampT0 = Infinity;
+    const ramp = (tt: number): number => 0.1 + slope * ((((tt - rampT0) % RAMP_MS) + RAMP_MS) % RAMP_MS);
+    const { m, batches, warnings } = await meterRig(t, kind, shuntOhms, (tt) => (tt >= rampT0 ? { v: 4, a: ramp(tt) } : s.src(tt)));
+    await m.start();
+    await sleep(1000);
+    rampT0 = hostNow();
+    await sleep(1000);
+    await m.stop();
+    const lsb = m.plan!.currentLsbA;
+    const guard = m.setup!.periodMs + 20; // timestamp error: ±period/2 by design, plus host scheduling jitter
+    const r = compare(batches, s, tolA(kind, shuntOhms, lsb), INA[kind].busLsbV / 2 + 1e-12, guard, -Infinity, rampT0 - guard);
+    const inRamp = (tt: number): number | undefined => {
+      const ph = (tt - rampT0) % RAMP_MS;
+      return ph > guard && ph < RAMP_MS - guard ? ramp(tt) : undefined;
+    };
+    const te = timingError(batches, inRamp, slope, rampT0);
+    t.diagnostic(`${kind}: ${m.stats.samples} samples at ${m.info.rateHz.toFixed(1)} Hz (${m.setup!.samples}× averaging, period ${m.setup!.periodMs} ms), ` +
+      `latency ${m.info.latencyMs.toFixed(2)} ms (RTT ${m.rttMs.toFixed(2)} ms), Cal ${m.plan!.calibration}, LSB ${(lsb * 1e6).toFixed(2)} µA; ` +
+      `${r.checked} compared, worst |Δi| ${(r.worst.a * 1e6).toFixed(1)} µA (bound ${(tolA(kind, shuntOhms, lsb) * 1e6).toFixed(1)}), |Δv| ${(r.worst.v * 1e3).toFixed(2)} mV; ` +
+      `stale ${m.stats.stale}; timestamp error on the ramp ${te.mean.toFixed(2)} ± ${te.sd.toFixed(2)} ms (n ${te.n})`);
+    assert.ok(r.checked >= 25, `only ${r.checked} samples compared`);
+    assert.equal(r.bad, 0, r.examples.join('; '));
+    assert.ok(te.n >= 20 && Math.abs(te.mean) < 4, `timestamps are off by ${te.mean.toFixed(2)} ms on average`);
+    assert.deepEqual(warnings, []);
+    assert.equal(m.stats.badFrames, 0);
+  });
+}
+
+test('a wrong calibration gives wrong currents and the comparison catches them', async (t) => {
+  const s = stepped([{ v: 5, a: 0.5 }], 1e9);
+  const cal = planCalibration('ina219', 0.1, 1).calibration;
+  const { m, batches } = await meterRig(t, 'ina219', 0.1, s.src, { calibration: Math.round(cal * 1.02) });
+  await m.start();
+  await sleep(300);
+  await m.stop();
+  const r = compare(batches, s, tolA('ina219', 0.1, m.plan!.currentLsbA), 0.002, 0);
+  t.diagnostic(`calibration ${m.plan!.calibration} instead of ${cal}: ${r.bad}/${r.checked} samples off, worst ${(r.worst.a * 1e3).toFixed(2)} mA`);
+  assert.ok(r.checked > 5 && r.bad === r.checked);
+});
+
+test('an INA226 that loses its calibration (brown-out reset) is noticed and reprogrammed', async (t) => {
+  const s = stepped([{ v: 3.3, a: 0.25 }], 1e9);
+  const { m, chip, batches, warnings } = await meterRig(t, 'ina226', 0.05, s.src, { checkEveryMs: 150 });
+  await m.start();
+  await sleep(200);
+  chip.write([0, 0x80, 0x00]); // RST: every register back to its power-on value, calibration 0
+  const lost = hostNow();
+  await until('repair warning', () => warnings.length > 0, 1000);
+  const repaired = hostNow();
+  assert.match(warnings[0]!, /calibration 0 read back.*reprogrammed/);
+  assert.ok(m.stats.repairs >= 1);
+  await sleep(300);
+  await m.stop();
+  const before = compare(batches, s, tolA('ina226', 0.05, m.plan!.currentLsbA), 0.001, 0);
+  const after = compare(batches, s, tolA('ina226', 0.05, m.plan!.currentLsbA), 0.001, 0, repaired + 3 * m.setup!.periodMs);
+  t.diagnostic(`calibration lost → warning after ${(repaired - lost).toFixed(0)} ms; ${before.bad} wrong samples in between, ${after.bad}/${after.checked} after`);
+  assert.ok(before.bad > 0, 'the zero-current samples while the chip was unprogrammed are visible');
+  assert.ok(after.checked > 5 && after.bad === 0);
+});
+
+test('INA219 math overflow (OVF) drops samples with a warning; a missing chip or an unplugged board is reported', async (t) => {
+  const s = stepped([{ v: 5, a: 0.35 }], 1e9);
+  const { vb, m, warnings, batches, fb } = await meterRig(t, 'ina219', 0.1, s.src, { maxCurrentA: 0.3 });
+  await m.start();
+  await until('overflow warning', () => warnings.length > 0);
+  assert.match(warnings[0]!, /math overflow \(OVF\)/);
+  assert.ok(m.stats.overflows > 0);
+  assert.equal(batches.length, 0);
+  const ghost = new Ina2xxMeter({ name: 'ghost', kind: 'ina219', board: fb, address: 0x44, shuntOhms: 0.1, maxCurrentA: 1 });
+  await assert.rejects(ghost.start(), /no device answers/);
+  const gone = new Promise<string>((res) => m.once('disconnect', res));
+  await vb.pty.unplug();
+  assert.match(await gone, /tty|pts|disconnect|hung up|EOF|I\/O/i);
+  assert.equal(m.stats.disconnects, 1);
+});
