@@ -341,11 +341,16 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
           if (!back && power?.nodes.get(nodeName)?.relay) {
             // a hung node: take its power away through the relay and let it boot again
             const t0 = Date.now();
+            const tr0 = power.transitions.length;
             await power.powerCycle(nodeName);
+            // the pin levels commanded, for the record (HIGH/LOW as written to the board, relative to the first)
+            const trs = power.transitions.slice(tr0).filter((x) => x.node === nodeName);
+            const pinLog = trs.map((x) => `${x.level ? 'HIGH' : 'LOW'} (${x.state}) at +${(x.t - trs[0]!.t).toFixed(0)} ms`).join(', ');
             back = await recoverAfterBoot(node, 10_000);
+            const relay = power.nodes.get(nodeName)!.relay!.rig;
             rec.addEvent({
               runId: run.id, ts: Date.now(), kind: 'power-cycle', node: nodeName, cellId: cell.cellId,
-              detail: `node did not answer after "${res.error}": power-cycled through relay ${power.nodes.get(nodeName)!.relay!.rig.name} (${power.nodes.get(nodeName)!.relay!.rig.off_ms} ms off); ${back ? `ready again after ${Date.now() - t0} ms, build ${node.hello.build}` : 'still not answering'}`,
+              detail: `node did not answer after "${res.error}": power-cycled through relay ${relay.name} (${relay.off_ms} ms off; ${relay.board} pin ${relay.pin}: ${pinLog}); ${back ? `ready again after ${Date.now() - t0} ms, build ${node.hello.build}` : 'still not answering'}`,
             });
           }
           if (!back) {
@@ -645,12 +650,15 @@ async function runCell(o: RunOptions, rec: Sink, run: RunInfo, cell: CellInfo, n
               (w.truthPerOpJ !== undefined ? ` (power model: ${(w.truthPerOpJ * 1e3).toFixed(4)} mJ/op)` : ''));
             const info = np.meter.driver.info;
             const e = m.measured.energy;
-            if (!extraBurst && done + n >= total && info.rateHz < 1000 && m.measured.relErr > c.power.target_rel_err && e.netJ > 0) {
-              const need = opsForTarget(e, c.power.target_rel_err);
+            // (a net energy ≤ 0 is a burst the meter did not resolve at all: it needs the longer burst most)
+            if (!extraBurst && done + n >= total && info.rateHz < 1000 && !(m.measured.relErr <= c.power.target_rel_err)) {
+              const need = opsForTarget(e, c.power.target_rel_err, info.rateHz);
               extraBurst = Math.min(c.power.max_ops, Math.max(1, need));
               total += extraBurst;
               // the baseline grows with the burst, so its mean is known well enough for the longer window
-              extraBaselineS = Math.min(60, Math.max(baselineSeconds(np.meter), (e.durationS * extraBurst) / Math.max(1, e.ops)));
+              // (as long as the burst itself: energyPerOp's durationS includes a sample period of padding each side)
+              const burstS = Math.max(0, e.durationS - 2 / info.rateHz);
+              extraBaselineS = Math.min(60, Math.max(baselineSeconds(np.meter), (burstS * extraBurst) / Math.max(1, e.ops)));
               event('energy-burst', `energy per op ±${(100 * m.measured.relErr).toFixed(1)} % from ${e.ops} ops is above the ${(100 * c.power.target_rel_err).toFixed(1)} % target for a ${info.rateHz} Hz meter: one more burst of ${extraBurst} ops${extraBurst < need ? ` (capped by power.max_ops; ${need} needed)` : ''}`);
             }
           } else event('energy-error', m.error ?? 'not measured');

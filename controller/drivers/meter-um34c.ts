@@ -95,6 +95,8 @@ export interface UmMeterOptions {
   baudRate?: number;
   /** Poll period (ms): 100 → 10 Hz, what the meters sustain. */
   pollMs?: number;
+  /** Random ± fraction of pollMs added to each poll period against aliasing (default 0.3; 0 = fixed). */
+  pollJitter?: number;
   /** Retry period (ms) for reopening a lost port. */
   reopenMs?: number;
   /** No answer at all within this long (ms): poll again (counted in stats.timeouts). */
@@ -129,7 +131,7 @@ export class UmMeterDriver extends EventEmitter implements MeterDriver {
 
   constructor(opts: UmMeterOptions) {
     super();
-    this.o = { name: opts.name ?? 'um34c', baudRate: 9600, pollMs: 100, reopenMs: 200, timeoutMs: 500, frameGapMs: 30, ...opts };
+    this.o = { name: opts.name ?? 'um34c', baudRate: 9600, pollMs: 100, pollJitter: 0.3, reopenMs: 200, timeoutMs: 500, frameGapMs: 30, ...opts };
     this.name = this.o.name;
   }
 
@@ -176,7 +178,16 @@ export class UmMeterDriver extends EventEmitter implements MeterDriver {
     port.on('data', (b: Buffer) => this.onData(b));
     port.on('close', (err?: Error | null) => this.lost(port, err?.message ?? 'port closed'));
     port.on('error', (err: Error) => this.lost(port, err.message));
-    this.pollTimer = setInterval(() => this.tick(), this.o.pollMs);
+    // Dithered poll period: a load whose own period divides the poll period (e.g. a node streaming fixed-size
+    // result lines at a fixed baud) would otherwise be sampled at the same phase every time and alias.
+    const next = () => {
+      this.pollTimer = setTimeout(() => {
+        if (this.port !== port || this.stopped) return;
+        this.tick();
+        next();
+      }, this.o.pollMs * (1 + this.o.pollJitter * (2 * Math.random() - 1)));
+    };
+    next();
     this.tick();
   }
 

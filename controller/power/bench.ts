@@ -2,6 +2,7 @@
 // meter's recent samples, collects marker edges, and on the virtual rig starts the emulators that stand at the far
 // end of those wires (virtual Firmata board, UM34C, PPK2, INA2xx) fed by a power model of each virtual node,
 // driven by what the node's process really did (/proc CPU time and bytes written).
+import { mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Battery, Board, Rig, RigMeter, RigRelay } from '../config/rig.js';
 import type { MeterDriver, SampleBatch } from '../drivers/meter.js';
@@ -29,7 +30,9 @@ export class NodeActivity implements ActivitySource {
       this.cpuBase += this.proc.cpuNs();
       this.txBase += this.proc.txBytes();
     }
-    this.proc = new ProcActivity(pid);
+    // the POSIX node's threads: qs-uart paces the serial line (a UART's job, no board CPU), qs-work runs the
+    // workload and owns the data-plane sockets (its writes are what a radio would send)
+    this.proc = new ProcActivity(pid, { excludeCpu: /^qs-uart$/, txThreads: /^qs-work$/ });
   }
 
   cpuNs(): number {
@@ -109,6 +112,8 @@ export class PowerBench {
   /** Boards and relays first (nodes must be powered before they can boot), then the emulated meters' models. */
   static async open(rig: Rig, opts: PowerBenchOptions): Promise<PowerBench> {
     const pb = new PowerBench(rig, opts);
+    // the stable links live here; a virtual node's firmware does not create the directory of its --pty-link
+    mkdirSync(opts.devDir, { recursive: true });
     try {
       await pb.openBoards();
       for (const n of rig.nodes) {
@@ -211,7 +216,7 @@ export class PowerBench {
       this.models.push(model);
       const mdl = model;
       // No supply, no current: an open relay contact takes the node (and its draw) away.
-      source = (t) => (np.powered ? mdl.sampleAt(t) : { v: mdl.profile.volts, a: 0 });
+      source = (t) => (np.powered ? mdl.sampleAt(Math.min(Math.max(t, mdl.startMs), mdl.endMs)) : { v: mdl.profile.volts, a: 0 });
     }
     let driver: MeterDriver;
     let path = m.port ?? '';
@@ -289,5 +294,8 @@ export class PowerBench {
     for (const np of this.nodes.values()) np.relay?.driver.dispose();
     for (const b of this.boards.values()) await b.close().catch(() => undefined);
     for (const e of this.emulators.reverse()) await e.stop().catch(() => undefined);
+    try {
+      rmdirSync(this.opts.devDir); // only when empty: every link in it is gone
+    } catch { /* not empty or already gone */ }
   }
 }

@@ -58,13 +58,37 @@ export interface ActivitySource {
  * CPU); bytes = /proc/<pid>/io `wchar`. Threads are tracked one by one so a thread that exits does not make the
  * sum go backwards (its last few µs are lost). A process that has exited keeps its last values.
  */
+export interface ProcActivityOptions {
+  /** Threads (by /proc comm) whose CPU time is not the board's: the POSIX node's "qs-uart" thread paces the
+   * serial line the way a UART's hardware FIFO does, costing a real board no CPU. */
+  excludeCpu?: RegExp;
+  /** Only these threads' written bytes count as radio traffic (the workload task's sockets; not the serial
+   * console the main thread and the UART thread write). Absent: the whole process's wchar. */
+  txThreads?: RegExp;
+}
+
 export class ProcActivity implements ActivitySource {
   private readonly perTask = new Map<string, number>();
+  private readonly perTaskTx = new Map<string, number>();
+  private readonly comm = new Map<string, string>();
   private cpu = 0;
   private tx = 0;
-  constructor(readonly pid: number) {
+  constructor(readonly pid: number, readonly o: ProcActivityOptions = {}) {
     this.cpuNs();
     this.txBytes();
+  }
+
+  private commOf(tid: string): string {
+    let c = this.comm.get(tid);
+    if (c === undefined) {
+      try {
+        c = readFileSync(`/proc/${this.pid}/task/${tid}/comm`, 'latin1').trim();
+      } catch {
+        c = '';
+      }
+      this.comm.set(tid, c);
+    }
+    return c;
   }
 
   cpuNs(): number {
@@ -75,6 +99,7 @@ export class ProcActivity implements ActivitySource {
       return this.cpu; // gone: nothing more happens
     }
     for (const tid of tids) {
+      if (this.o.excludeCpu && this.o.excludeCpu.test(this.commOf(tid))) continue;
       let ns: number;
       try {
         ns = Number(readFileSync(`/proc/${this.pid}/task/${tid}/schedstat`, 'latin1').split(' ', 1)[0]);
@@ -91,6 +116,29 @@ export class ProcActivity implements ActivitySource {
   }
 
   txBytes(): number {
+    if (this.o.txThreads) {
+      let tids: string[];
+      try {
+        tids = readdirSync(`/proc/${this.pid}/task`);
+      } catch {
+        return this.tx;
+      }
+      for (const tid of tids) {
+        if (!this.o.txThreads.test(this.commOf(tid))) continue;
+        try {
+          const m = /^wchar:\s*(\d+)/m.exec(readFileSync(`/proc/${this.pid}/task/${tid}/io`, 'latin1'));
+          const v = m ? Number(m[1]) : 0;
+          const last = this.perTaskTx.get(tid) ?? 0;
+          if (v > last) {
+            this.tx += v - last;
+            this.perTaskTx.set(tid, v);
+          }
+        } catch {
+          /* exited */
+        }
+      }
+      return this.tx;
+    }
     try {
       const m = /^wchar:\s*(\d+)/m.exec(readFileSync(`/proc/${this.pid}/io`, 'latin1'));
       if (m) this.tx = Math.max(this.tx, Number(m[1]));

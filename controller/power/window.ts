@@ -111,12 +111,19 @@ export async function measureBurst<T extends BurstAnswer>(
  * the window-edge part stays the same whatever the length, the sampling/resolution/noise parts grow like √N when
  * the baseline grows with the burst (it does: measureBurst is given a baseline as long as the burst). Solves
  * (N·e·target)² = edge² + rest²·N/N0 for N.
+ * A burst shorter than 3 sample periods (`rateHz` given) cannot show how much its power varies between samples
+ * (energyPerOp then counts only the baseline's noise there); the sizing assumes an on/off load at half duty
+ * instead: a spread of the samples as large as the mean net power (burstRelErr's on/off model, duty 0.5).
  */
-export function opsForTarget(e: OpEnergy, target: number): number {
+export function opsForTarget(e: OpEnergy, target: number, rateHz?: number): number {
   const perOp = Math.abs(e.perOpJ);
   if (!(perOp > 0) || e.ops < 1) return e.ops;
   const edge = e.parts.edgeJ;
-  const rest2 = e.parts.resolutionJ ** 2 + e.parts.noiseJ ** 2;
+  let rest2 = e.parts.resolutionJ ** 2 + e.parts.noiseJ ** 2;
+  if (rateHz !== undefined && e.durationS - 2 / rateHz < 3 / rateHz) {
+    // (σ·dt·√n)² with σ = |net| / duration and n = duration / dt samples
+    rest2 = Math.max(rest2, (e.netJ ** 2) / (rateHz * e.durationS));
+  }
   const a = (perOp * target) ** 2;
   const b = rest2 / e.ops;
   return Math.ceil((b + Math.sqrt(b * b + 4 * a * edge * edge)) / (2 * a));

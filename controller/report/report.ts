@@ -2,7 +2,7 @@
 // wire, heap/stack peaks, CPU busy and success rate, plus where the numbers came from.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CellInfo, OpRecord, RunEvent, RunInfo, Store } from '../model.js';
+import type { CellInfo, EnergyWindow, OpRecord, RunEvent, RunInfo, Store } from '../model.js';
 import { summarize, type Summary } from './stats.js';
 import { boardRam } from '../rig/strategy.js';
 
@@ -46,9 +46,53 @@ export interface ReportData {
   byPhase: ProfileStats[];
   events: RunEvent[];
   cellsByStatus: Record<string, number>;
+  /** Energy per suite and node (nodes with a meter), windows combined by inverse variance. */
+  energy: EnergyStats[];
 }
 
-export function analyze(run: RunInfo, cells: CellInfo[], ops: OpRecord[], events: RunEvent[]): ReportData {
+export interface EnergyStats {
+  suite: string;
+  node: string;
+  board: string;
+  meter: string;
+  meterKind: string;
+  windows: number;
+  ops: number;
+  source: string;
+  perOpJ: number;
+  uncJ: number;
+  drainPct100?: number;
+  truthPerOpJ?: number;
+}
+
+/** Windows of one suite × node combined: weights 1/σ², so a long sized burst outweighs short noisy ones. */
+export function combineEnergy(ws: EnergyWindow[]): EnergyStats[] {
+  const acc = new Map<string, EnergyWindow[]>();
+  for (const w of ws) {
+    const k = `${w.suite}\u0000${w.node}`;
+    if (!acc.has(k)) acc.set(k, []);
+    acc.get(k)!.push(w);
+  }
+  const out: EnergyStats[] = [];
+  for (const list of acc.values()) {
+    const wt = list.map((w) => 1 / Math.max(w.perOpUncJ, 1e-15) ** 2);
+    const sw = wt.reduce((a, b) => a + b, 0);
+    const mean = (f: (w: EnergyWindow) => number) => list.reduce((a, w, k) => a + wt[k]! * f(w), 0) / sw;
+    const w0 = list[0]!;
+    const e: EnergyStats = {
+      suite: w0.suite, node: w0.node, board: w0.board, meter: w0.meter, meterKind: w0.meterKind, windows: list.length,
+      ops: list.reduce((a, w) => a + w.ops, 0), source: [...new Set(list.map((w) => w.source))].join(', '),
+      perOpJ: mean((w) => w.perOpJ), uncJ: 1 / Math.sqrt(sw),
+    };
+    // drain is proportional to the energy per op (same battery): scale by the combined figure
+    if (list.every((w) => w.drainPct100 !== undefined)) e.drainPct100 = (e.perOpJ * w0.drainPct100!) / w0.perOpJ;
+    if (list.every((w) => w.truthPerOpJ !== undefined)) e.truthPerOpJ = mean((w) => w.truthPerOpJ!);
+    out.push(e);
+  }
+  return out.sort((a, b) => a.suite.localeCompare(b.suite) || a.node.localeCompare(b.node));
+}
+
+export function analyze(run: RunInfo, cells: CellInfo[], ops: OpRecord[], events: RunEvent[], energy: EnergyWindow[] = []): ReportData {
   const key = (o: { suite: string; node: string; profile: string }) => `${o.suite}\u0000${o.node}\u0000${o.profile}`;
   const byKey = new Map<string, OpRecord[]>();
   for (const op of ops) {
@@ -118,7 +162,7 @@ export function analyze(run: RunInfo, cells: CellInfo[], ops: OpRecord[], events
       byPhase.push({ suite, profile, ops: list.length, ok: good.length, hs: summarize(good.map((o) => o.t.hs ?? NaN)) });
     }
   }
-  return { run, cells, groups, byProfile, byPhase, events, cellsByStatus };
+  return { run, cells, groups, byProfile, byPhase, events, cellsByStatus, energy: combineEnergy(energy) };
 }
 
 const us = (v: number): string => (!Number.isFinite(v) ? '–' : v >= 10000 ? `${(v / 1000).toFixed(1)} ms` : v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(1)} µs`);
@@ -126,6 +170,18 @@ const num = (v: number, d = 0): string => (Number.isFinite(v) ? v.toFixed(d) : '
 const ram = (v: number): string => (!Number.isFinite(v) ? '–' : v >= 0.01 ? v.toFixed(2) : v.toPrecision(2));
 const pct = (ok: number, n: number): string => (n ? `${((ok / n) * 100).toFixed(1)} %` : '–');
 const stat = (s: Summary, f: (v: number) => string = us): string => (s.n ? `${f(s.median)} [${f(s.p5)} – ${f(s.p95)}]` : '–');
+
+const ENERGY_NOTE = 'Energy per operation = (∫V·I over the burst window − idle baseline power × window length) ÷ operations, from the meter\'s own samples; ' +
+  'window edges from the node\'s marker line where wired, else from its burst timestamps mapped to host time by a ping fit over serial. ' +
+  'Several windows of a suite and node are combined by inverse variance. Battery drain per 100 operations is a share of the node\'s battery in the rig file (capacity × nominal voltage × regulator efficiency). ' +
+  'On the virtual rig the meters are emulators whose readings come from a power model driven by the node process\'s CPU time and bytes written; "power model" is that model\'s own energy for the same windows.';
+const joules = (j: number): string => (!Number.isFinite(j) ? '–' : Math.abs(j) >= 1 ? `${j.toFixed(3)} J` : Math.abs(j) >= 1e-3 ? `${(j * 1e3).toFixed(3)} mJ` : `${(j * 1e6).toFixed(1)} µJ`);
+function energyRow(e: EnergyStats): string[] {
+  return [e.suite, e.node, e.board, `${e.meter} (${e.meterKind})`, `${e.windows} (${e.ops})`, joules(e.perOpJ), joules(e.uncJ),
+    e.drainPct100 !== undefined ? `${e.drainPct100.toPrecision(3)} %` : '– (no battery in the rig file)', e.source,
+    e.truthPerOpJ !== undefined ? joules(e.truthPerOpJ) : '–',
+    e.truthPerOpJ !== undefined ? `${((100 * (e.perOpJ - e.truthPerOpJ)) / e.truthPerOpJ).toFixed(1)} %` : '–'];
+}
 
 function envRows(d: ReportData): [string, string][] {
   const r = d.run;
@@ -157,6 +213,11 @@ export function renderMarkdown(d: ReportData): string {
   out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const g of d.groups) {
     out.push(`| ${g.suite} | ${g.node} | ${g.profile} | ${g.board} | ${g.ops} | ${pct(g.ok, g.ops)} | ${stat(g.steps.hs ?? summarize([]))} | ${stat(g.steps.total ?? summarize([]))} | ${num(g.heapPeak)} B | ${num(g.stackPeak)} B | ${ram(g.ramPct)} | ${stat(g.cpu, (v) => num(v, 1))} | ${num(g.hsTx.median)}/${num(g.hsRx.median)} |`);
+  }
+  if (d.energy.length) {
+    out.push('', '## Energy and battery', '', ENERGY_NOTE, '');
+    out.push('| suite | node | board | meter | windows (ops) | energy per op | ± 1σ | battery drain per 100 ops | window from | power model (virtual) | deviation |', '|---|---|---|---|---|---|---|---|---|---|---|');
+    for (const e of d.energy) out.push(`| ${energyRow(e).join(' | ')} |`);
   }
   if (d.byProfile.length) {
     out.push('', '## By network profile (all nodes)', '', 'Handshake time median [p5 – p95] of successful operations and the success rate, per suite and profile.', '');
@@ -236,6 +297,11 @@ export function renderHtml(d: ReportData): string {
     d.groups.map((g) => [g.suite, g.node, g.profile, g.board, String(g.ops), pct(g.ok, g.ops), stat(g.steps.hs ?? summarize([])), stat(g.steps.total ?? summarize([])),
       num(g.heapPeak), num(g.stackPeak), ram(g.ramPct), stat(g.cpu, (v) => num(v, 1)), `${num(g.hsTx.median)}/${num(g.hsRx.median)}`]),
   ));
+  if (d.energy.length) {
+    body.push('<h2>Energy and battery</h2>', `<p>${esc(ENERGY_NOTE)}</p>`, table(
+      ['suite', 'node', 'board', 'meter', 'windows (ops)', 'energy per op', '± 1σ', 'battery drain per 100 ops', 'window from', 'power model (virtual)', 'deviation'],
+      d.energy.map(energyRow)));
+  }
   if (d.byProfile.length) {
     body.push('<h2>By network profile (all nodes)</h2>', table(['suite', 'profile', 'n', 'success', 'handshake median [p5 – p95]'],
       d.byProfile.map((p) => [p.suite, p.profile, String(p.ops), pct(p.ok, p.ops), stat(p.hs)])));
@@ -278,7 +344,7 @@ export interface WrittenReport {
 export function writeReport(store: Store, runId: string, outRoot: string): WrittenReport {
   const run = store.getRun(runId);
   if (!run) throw new Error(`no run "${runId}" in the store`);
-  const d = analyze(run, store.getCells(runId), store.getOps(runId), store.getEvents(runId));
+  const d = analyze(run, store.getCells(runId), store.getOps(runId), store.getEvents(runId), store.getEnergy(runId));
   const dir = join(outRoot, run.id);
   mkdirSync(dir, { recursive: true });
   const markdown = join(dir, 'report.md');
@@ -290,5 +356,11 @@ export function writeReport(store: Store, runId: string, outRoot: string): Writt
   const rows = d.groups.map((g) => [g.suite, g.node, g.profile, g.board, g.ops, g.ok, g.steps.hs?.median, g.steps.hs?.p5, g.steps.hs?.p95, g.steps.total?.median, g.heapPeak, g.stackPeak, g.cpu.median, g.hsTx.median, g.hsRx.median]
     .map((v) => (typeof v === 'number' ? (Number.isFinite(v) ? String(Math.round(v * 1000) / 1000) : '') : String(v ?? ''))).join(','));
   writeFileSync(csv, `${head.join(',')}\n${rows.join('\n')}\n`);
+  if (d.energy.length) {
+    const eh = ['suite', 'node', 'board', 'meter', 'meter_kind', 'windows', 'ops', 'energy_per_op_j', 'sigma_j', 'drain_pct_per_100_ops', 'window_source', 'model_per_op_j'];
+    const er = d.energy.map((e) => [e.suite, e.node, e.board, e.meter, e.meterKind, e.windows, e.ops, e.perOpJ, e.uncJ, e.drainPct100, e.source, e.truthPerOpJ]
+      .map((v) => (typeof v === 'number' ? (Number.isFinite(v) ? v.toPrecision(6) : '') : String(v ?? ''))).join(','));
+    writeFileSync(join(dir, 'energy.csv'), `${eh.join(',')}\n${er.join('\n')}\n`);
+  }
   return { dir, markdown, html, csv };
 }

@@ -75,3 +75,38 @@ test('cell plan: full cross product, seeded order', () => {
   const b = planCells({ ...c, seed: 7 }, ['n1', 'n2', 'n3']);
   assert.notDeepEqual(b.map((x) => x.cellId), a.map((x) => x.cellId), 'another seed, another order');
 });
+
+test('rig validation of the power parts: each mistake names file:line:col, the path and a fix', () => {
+  const base = [
+    'name: r',
+    'nodes:',
+    '  - { name: a, kind: virtual, board: esp32 }',
+    '  - { name: s, kind: serial, board: esp32, port: /dev/ttyUSB0 }',
+    'boards:',
+    '  - { name: fb, kind: firmata, emulated: true }',
+  ];
+  // every power mistake below is on line 8 (the first line after base + its section key); one problem each
+  const one = (lines: string[]): string => {
+    const p = problems(() => rig([...base, ...lines].join('\n')));
+    assert.equal(p.length, 1, p.join('\n'));
+    assert.match(p[0]!, /\. Fix: \S/, 'a fix is given');
+    return p[0]!;
+  };
+  // the valid rig these mistakes are made in
+  assert.equal(rig([...base, 'meters:', '  - { name: um-a, kind: um34c, node: a, emulated: true }'].join('\n')).value.meters.length, 1);
+
+  assert.match(one(['meters:', '  - { name: m1, kind: ppk2, node: ghost, port: /dev/ttyACM0 }']),
+    /^rigs\/test\.yaml:8:35: meters\[0\]\.node: no node "ghost" in nodes \(it has a, s\)\. Fix: /);
+  assert.match(one(['meters:', '  - name: ina-a', '    kind: ina219', '    node: a', '    emulated: true']),
+    /^rigs\/test\.yaml:8:5: meters\[0\]\.board: an INA2xx sensor needs `board:` \(the Firmata board it is wired to\)\. Fix: /);
+  // a relay on the pin a marker already uses: the second user of the pin is reported, naming the first
+  assert.match(one(['markers:', '  - { node: a, board: fb, pin: 2 }', 'relays:', '  - { name: pwr-a, board: fb, pin: 2, node: a }']),
+    /^rigs\/test\.yaml:(8:32: markers\[0\]\.pin: pin 2 of board "fb" is already used by relays(\.0\.|\[0\]\.)pin|10:36: relays\[0\]\.pin: pin 2 of board "fb" is already used by markers(\.0\.|\[0\]\.)pin)\. Fix: /);
+  assert.match(one(['meters:', '  - { name: um-s, kind: um34c, node: s, emulated: true }']),
+    /^rigs\/test\.yaml:8:51: meters\[0\]\.emulated: an emulated meter can only measure a virtual node \("s" is serial\)\. Fix: /);
+  assert.match(one(['meters:', '  - { name: um-a, kind: um34c, node: a, emulated: true, marker_channel: 0 }']),
+    /^rigs\/test\.yaml:8:73: meters\[0\]\.marker_channel: only a PPK2 has digital inputs; wire the marker to a Firmata pin under markers: instead\. Fix: /);
+  // the same mistakes together are all reported at once
+  const all = problems(() => rig([...base, 'meters:', '  - { name: m1, kind: ppk2, node: ghost, port: /dev/ttyACM0 }', '  - { name: um-s, kind: um34c, node: s, emulated: true, marker_channel: 1 }'].join('\n')));
+  assert.equal(all.length, 3, all.join('\n'));
+});

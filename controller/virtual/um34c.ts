@@ -69,6 +69,8 @@ export interface UmEmulatorOptions {
   link?: string;
   name?: string;
   now?: () => number;
+  /** The meter's own conversion period (ms); a poll returns the reading of the latest conversion. */
+  internalPeriodMs?: number;
 }
 
 export type UmCorruption = 'header' | 'trailer' | 'truncate';
@@ -83,6 +85,7 @@ export class UmEmulator {
   private lastPoll?: { t: number; v: number; a: number };
   private corrupt: UmCorruption[] = [];
   private readonly now: () => number;
+  private readonly phase = Math.random() * 100;
 
   constructor(readonly opts: UmEmulatorOptions) {
     this.model = opts.model ?? 'um34c';
@@ -135,7 +138,12 @@ export class UmEmulator {
 
   private answer(): void {
     this.stats.polls++;
-    const t = this.now();
+    // The meter converts on its own clock (~10 Hz) and answers a poll with its latest reading: the sampling
+    // instants are a fixed grid, independent of when the host asks (which, on the virtual rig, is the same busy
+    // event loop as the load: sampling at poll time would correlate with the load and bias the energy).
+    const now = this.now();
+    const P = this.opts.internalPeriodMs ?? 100;
+    const t = now - ((now - this.phase) % P);
     const { v, a } = this.opts.source(t);
     // Data groups and the threshold record integrate what the meter measures between polls.
     if (this.lastPoll) {

@@ -294,6 +294,8 @@ static void line_write(const uint8_t *p, size_t n, int *stalled)
 static void *tx_thread(void *arg)
 {
     (void)arg;
+    /* named so a power model can tell it from the node's own work: it stands in for a UART's hardware FIFO */
+    pthread_setname_np(pthread_self(), "qs-uart");
     uint8_t chunk[4096];
     int stalled = 0;
     uint64_t next_free = 0;
@@ -430,6 +432,7 @@ uint64_t qs_task_cpu_ns(void)
 static void *task_main(void *arg)
 {
     (void)arg;
+    pthread_setname_np(pthread_self(), "qs-work");   /* the workload task: handshakes and their sockets */
     volatile uint8_t entry = 0;
     stk_top = (uint8_t *)(((uintptr_t)&entry + 64) & ~(uintptr_t)7);
     (void)entry;
