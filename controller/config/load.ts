@@ -26,7 +26,11 @@ function fixFor(issue: z.core.$ZodIssue): string {
     case 'invalid_type':
       return issue.input === undefined ? `add the required key (${issue.expected})` : `give a ${issue.expected}`;
     case 'too_small':
-      return `use a value >= ${String(issue.minimum)}`;
+      return issue.origin === 'string' ? `write at least ${String(issue.minimum)} characters` : issue.origin === 'array' ? `give at least ${String(issue.minimum)} item(s)` : `use a value >= ${String(issue.minimum)}`;
+    case 'custom': {
+      const fix = (issue.params as { fix?: unknown } | undefined)?.fix;
+      return typeof fix === 'string' ? fix : 'see the README section on rig and campaign files';
+    }
     case 'too_big':
       return `use a value <= ${String(issue.maximum)}`;
     case 'invalid_format':

@@ -127,40 +127,40 @@ export const rigSchema = z.strictObject({
   const seen = new Map<string, number>();
   rig.nodes.forEach((n, i) => {
     if (seen.has(n.name)) {
-      ctx.addIssue({ code: 'custom', path: ['nodes', i, 'name'], message: `duplicate node name "${n.name}" (also nodes[${seen.get(n.name)}])` });
+      ctx.addIssue({ code: 'custom', path: ['nodes', i, 'name'], message: `duplicate node name "${n.name}" (also nodes[${seen.get(n.name)}])`, params: { fix: 'give every node a unique name' } });
     }
     seen.set(n.name, i);
   });
   const nodes = new Map(rig.nodes.map((n) => [n.name, n]));
   const boards = new Set(rig.boards.map((b) => b.name));
-  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  const issue = (path: (string | number)[], message: string, fix: string) => ctx.addIssue({ code: 'custom', path, message, params: { fix } });
   const knownNode = (path: (string | number)[], name: string) => {
-    if (!nodes.has(name)) issue(path, `no node "${name}" in nodes (it has ${[...nodes.keys()].join(', ')})`);
+    if (!nodes.has(name)) issue(path, `no node "${name}" in nodes`, `use one of: ${[...nodes.keys()].join(', ')}`);
   };
   const knownBoard = (path: (string | number)[], name: string | undefined) => {
-    if (name === undefined) issue(path, 'an INA2xx sensor needs `board:` (the Firmata board it is wired to)');
-    else if (!boards.has(name)) issue(path, `no board "${name}" under boards: (${[...boards].join(', ') || 'none defined'})`);
+    if (name === undefined) issue(path, 'an INA2xx sensor needs `board:` (the Firmata board it is wired to)', 'add board: <name of an entry under boards:>');
+    else if (!boards.has(name)) issue(path, `no board "${name}" under boards:`, boards.size ? `use one of: ${[...boards].join(', ')}` : 'add the Firmata board under boards: (name, kind: firmata, port)');
   };
   const metered = new Map<string, number>();
   rig.meters.forEach((m, i) => {
     knownNode(['meters', i, 'node'], m.node);
-    if (metered.has(m.node)) issue(['meters', i, 'node'], `node "${m.node}" already has a meter (meters[${metered.get(m.node)}]); one meter per node`);
+    if (metered.has(m.node)) issue(['meters', i, 'node'], `node "${m.node}" already has a meter (meters[${metered.get(m.node)}])`, 'keep one meter per node: remove one of them or point it at another node');
     metered.set(m.node, i);
     const ina = m.kind === 'ina219' || m.kind === 'ina226';
     if (ina) {
       knownBoard(['meters', i, 'board'], m.board);
-      if (m.port) issue(['meters', i, 'port'], 'an INA2xx is read over its Firmata board: remove port:');
-    } else if (!m.emulated && !m.port) issue(['meters', i, 'port'], `a ${m.kind} needs port: (e.g. /dev/serial/by-id/...), or emulated: true on the virtual rig`);
-    if (m.emulated && nodes.get(m.node)?.kind !== 'virtual') issue(['meters', i, 'emulated'], `an emulated meter can only measure a virtual node ("${m.node}" is ${nodes.get(m.node)?.kind ?? 'unknown'})`);
-    if (m.marker_channel !== undefined && m.kind !== 'ppk2') issue(['meters', i, 'marker_channel'], 'only a PPK2 has digital inputs; wire the marker to a Firmata pin under markers: instead');
+      if (m.port) issue(['meters', i, 'port'], 'an INA2xx is read over its Firmata board, not a port of its own', 'remove port:');
+    } else if (!m.emulated && !m.port) issue(['meters', i, 'port'], `a ${m.kind} needs a port`, 'add port: /dev/serial/by-id/... (or /dev/rfcommN), or emulated: true on the virtual rig');
+    if (m.emulated && nodes.get(m.node)?.kind !== 'virtual') issue(['meters', i, 'emulated'], `an emulated meter can only measure a virtual node ("${m.node}" is ${nodes.get(m.node)?.kind ?? 'unknown'})`, 'remove emulated: true and give the real meter\'s port:');
+    if (m.marker_channel !== undefined && m.kind !== 'ppk2') issue(['meters', i, 'marker_channel'], 'only a PPK2 has digital inputs', 'remove marker_channel: and wire the marker to a Firmata pin under markers:');
   });
   rig.boards.forEach((b, i) => {
-    if (!b.emulated && !b.port) issue(['boards', i, 'port'], 'a Firmata board needs port: (e.g. /dev/serial/by-id/usb-Arduino...), or emulated: true on the virtual rig');
+    if (!b.emulated && !b.port) issue(['boards', i, 'port'], 'a Firmata board needs a port', 'add port: /dev/serial/by-id/usb-Arduino..., or emulated: true on the virtual rig');
   });
   const pins = new Map<string, string>();
   const usePin = (path: (string | number)[], board: string, pin: number) => {
     const k = `${board}:${pin}`;
-    if (pins.has(k)) issue(path, `pin ${pin} of board "${board}" is already used by ${pins.get(k)}`);
+    if (pins.has(k)) issue(path, `pin ${pin} of board "${board}" is already used by ${pins.get(k)}`, 'give each relay and marker its own pin');
     pins.set(k, path.join('.'));
   };
   rig.relays.forEach((r, i) => {

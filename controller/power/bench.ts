@@ -225,7 +225,9 @@ export class PowerBench {
       case 'um34c':
       case 'um25c': {
         if (source) {
-          const em = new UmEmulator({ source, model: m.kind, link, name: m.name });
+          // converts on its own 10 Hz clock: on the virtual rig the host's polls run on the same event loop as the
+          // load, and sampling at poll time would correlate with it
+          const em = new UmEmulator({ source, model: m.kind, link, name: m.name, internalPeriodMs: 100 });
           path = await em.start();
           this.emulators.push(em);
         }

@@ -47,7 +47,9 @@ export async function measureBurst<T extends BurstAnswer>(
   const bs = baselineSeconds(slot, o.baselineS);
   await new Promise((r) => setTimeout(r, bs * 1000));
   const B1 = hostNow();
-  const B0 = B1 - bs * 1000;
+  // a meter opened just before the first burst may have started streaming during the baseline: start it there
+  const first = slot.ring.firstT;
+  const B0 = Math.max(B1 - bs * 1000, first < B1 ? first : -Infinity);
   const fitBefore = np.marker.kind === 'none' ? await clockSamples(link, 6, line.baud, line.paced) : [];
   const hsStart = hostNow();
   const result = await burst();

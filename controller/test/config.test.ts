@@ -96,16 +96,16 @@ test('rig validation of the power parts: each mistake names file:line:col, the p
   assert.equal(rig([...base, 'meters:', '  - { name: um-a, kind: um34c, node: a, emulated: true }'].join('\n')).value.meters.length, 1);
 
   assert.match(one(['meters:', '  - { name: m1, kind: ppk2, node: ghost, port: /dev/ttyACM0 }']),
-    /^rigs\/test\.yaml:8:35: meters\[0\]\.node: no node "ghost" in nodes \(it has a, s\)\. Fix: /);
+    /^rigs\/test\.yaml:8:35: meters\[0\]\.node: no node "ghost" in nodes\. Fix: use one of: a, s$/);
   assert.match(one(['meters:', '  - name: ina-a', '    kind: ina219', '    node: a', '    emulated: true']),
-    /^rigs\/test\.yaml:8:5: meters\[0\]\.board: an INA2xx sensor needs `board:` \(the Firmata board it is wired to\)\. Fix: /);
+    /^rigs\/test\.yaml:8:5: meters\[0\]\.board: an INA2xx sensor needs `board:` \(the Firmata board it is wired to\)\. Fix: add board: /);
   // a relay on the pin a marker already uses: the second user of the pin is reported, naming the first
   assert.match(one(['markers:', '  - { node: a, board: fb, pin: 2 }', 'relays:', '  - { name: pwr-a, board: fb, pin: 2, node: a }']),
-    /^rigs\/test\.yaml:(8:32: markers\[0\]\.pin: pin 2 of board "fb" is already used by relays(\.0\.|\[0\]\.)pin|10:36: relays\[0\]\.pin: pin 2 of board "fb" is already used by markers(\.0\.|\[0\]\.)pin)\. Fix: /);
+    /^rigs\/test\.yaml:(8:32: markers\[0\]\.pin: pin 2 of board "fb" is already used by relays(\.0\.|\[0\]\.)pin|10:36: relays\[0\]\.pin: pin 2 of board "fb" is already used by markers(\.0\.|\[0\]\.)pin)\. Fix: give each relay and marker its own pin$/);
   assert.match(one(['meters:', '  - { name: um-s, kind: um34c, node: s, emulated: true }']),
-    /^rigs\/test\.yaml:8:51: meters\[0\]\.emulated: an emulated meter can only measure a virtual node \("s" is serial\)\. Fix: /);
+    /^rigs\/test\.yaml:8:51: meters\[0\]\.emulated: an emulated meter can only measure a virtual node \("s" is serial\)\. Fix: remove emulated: true and give the real meter's port:$/);
   assert.match(one(['meters:', '  - { name: um-a, kind: um34c, node: a, emulated: true, marker_channel: 0 }']),
-    /^rigs\/test\.yaml:8:73: meters\[0\]\.marker_channel: only a PPK2 has digital inputs; wire the marker to a Firmata pin under markers: instead\. Fix: /);
+    /^rigs\/test\.yaml:8:73: meters\[0\]\.marker_channel: only a PPK2 has digital inputs\. Fix: remove marker_channel: and wire the marker to a Firmata pin under markers:$/);
   // the same mistakes together are all reported at once
   const all = problems(() => rig([...base, 'meters:', '  - { name: m1, kind: ppk2, node: ghost, port: /dev/ttyACM0 }', '  - { name: um-s, kind: um34c, node: s, emulated: true, marker_channel: 1 }'].join('\n')));
   assert.equal(all.length, 3, all.join('\n'));

@@ -8,7 +8,7 @@
 //     marker (clock fit) within 10 % on the extra burst the runner sized for it; battery drain follows the formula.
 //     The UM34C node is a Raspberry Pi 3 run unpaced: its modelled board (8.8× slower than a host core) stays
 //     busy through a burst, a load a 10 Hz meter can follow. (A Pi 4 profile, 3.5×, is busy only about half of
-//     each millisecond: 10 Hz instantaneous readings of that need ~10 000 x25519 ops for 4 %, beyond max_ops.)
+//     each millisecond: 10 Hz instantaneous readings of that give ±6-7 % from 3000 x25519 ops, ~8000 for 4 %.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -18,6 +18,7 @@ import { campaignSchema } from '../config/campaign.js';
 import { runCampaign } from '../campaign/runner.js';
 import { openStore } from '../store/sqlite.js';
 import type { EnergyWindow } from '../model.js';
+import type { VirtualNode } from '../virtual/node.js';
 
 /** Process state letter from /proc/<pid>/stat (R, S, T = stopped, Z, ...), or undefined when it is gone. */
 function procState(pid: number): string | undefined {
@@ -71,7 +72,7 @@ test('a hung virtual node is power-cycled through its relay and the campaign com
     store.close();
   });
   let seen = 0;
-  let vn: import('../virtual/node.js').VirtualNode | undefined;
+  let vn: VirtualNode | undefined;
   const s = await runCampaign({
     rig, campaign, store, quiet: true,
     hooks: {
@@ -196,7 +197,8 @@ test('energy per op agrees with the power model\'s ground truth', async (t) => {
   assert.equal(big.ops, extra, 'the biggest window is the extra burst');
   assert.ok(extra > 50 && extra <= 3000);
   assert.ok(big.samples >= 20, `${big.samples} UM34C samples in the extra burst`);
-  assert.ok(big.b1 - big.b0 >= 2000, 'the extra burst has a longer baseline');
+  const small = um.find((w) => w !== big)!;
+  assert.ok(big.b1 - big.b0 > small.b1 - small.b0, `the extra burst has a longer baseline: ${big.b1 - big.b0} ms`);
   assert.ok(Math.abs(rel(big)) <= 0.10, `UM34C ${(100 * rel(big)).toFixed(2)} % off the model over ${big.ops} ops`);
   assert.ok(big.perOpUncJ / big.perOpJ <= 0.04, `the extra burst reaches the 4 % target: stated ±${((100 * big.perOpUncJ) / big.perOpJ).toFixed(1)} %`);
   assert.ok(Math.abs(big.perOpJ - big.truthPerOpJ!) <= 4 * big.perOpUncJ, 'the stated uncertainty covers the error');

@@ -69,7 +69,8 @@ export interface UmEmulatorOptions {
   link?: string;
   name?: string;
   now?: () => number;
-  /** The meter's own conversion period (ms); a poll returns the reading of the latest conversion. */
+  /** The meter's own conversion period (ms); a poll returns the reading of the latest conversion (the driver's
+   * stamp then lags the conversion by up to this much). 0 (default): converts when polled. */
   internalPeriodMs?: number;
 }
 
@@ -85,7 +86,7 @@ export class UmEmulator {
   private lastPoll?: { t: number; v: number; a: number };
   private corrupt: UmCorruption[] = [];
   private readonly now: () => number;
-  private readonly phase = Math.random() * 100;
+  private readonly phase = Math.random() * 1000;
 
   constructor(readonly opts: UmEmulatorOptions) {
     this.model = opts.model ?? 'um34c';
@@ -142,8 +143,8 @@ export class UmEmulator {
     // instants are a fixed grid, independent of when the host asks (which, on the virtual rig, is the same busy
     // event loop as the load: sampling at poll time would correlate with the load and bias the energy).
     const now = this.now();
-    const P = this.opts.internalPeriodMs ?? 100;
-    const t = now - ((now - this.phase) % P);
+    const P = this.opts.internalPeriodMs ?? 0;
+    const t = P > 0 ? now - ((now - this.phase) % P) : now;
     const { v, a } = this.opts.source(t);
     // Data groups and the threshold record integrate what the meter measures between polls.
     if (this.lastPoll) {
