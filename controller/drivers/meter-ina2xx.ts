@@ -2,7 +2,7 @@
 // driver talks registers through the board's io: i2cConfig / i2cWrite / i2cRead / i2cReadOnce).
 // Register maps, LSBs and the calibration equations are the TI datasheets' (INA219 SBOS448, INA226 SBOS547).
 import { EventEmitter } from 'node:events';
-import { FirmataBoard, FirmataError, type FirmataIo } from './firmata.js';
+import { FirmataBoard, FirmataError, I2C_REPLY, type FirmataFrameError, type FirmataIo } from './firmata.js';
 import { hostNow, type MeterDriver, type MeterInfo, type SampleBatch } from './meter.js';
 
 export type InaKind = 'ina219' | 'ina226';
@@ -134,6 +134,13 @@ export function ina226Config(o: { samples: number; conversionUs: number }): InaS
   return { config, periodMs, currentCentreMs: periodMs / 2 - o.conversionUs / 2000, samples: o.samples };
 }
 
+/** Why a 2-byte register reply cannot be used: truncated, or a byte that is not a byte (firmata-io glued END_SYSEX). */
+function replyProblem(d: number[]): string | undefined {
+  if (d.length !== 2) return `truncated I2C reply (${d.length} of 2 data bytes)`;
+  if (d.some((b) => !(b >= 0 && b <= 0xff))) return `malformed I2C reply (byte values ${d.join(', ')})`;
+  return undefined;
+}
+
 // ---- driver ----------------------------------------------------------------------------------------------------
 
 export interface Ina2xxOptions {
@@ -161,7 +168,13 @@ export interface Ina2xxOptions {
   checkEveryMs?: number;
 }
 
-interface Tick { tArr: number; fresh: boolean; ovf: boolean; v?: number; i?: number }
+interface Tick {
+  tArr: number; fresh: boolean; ovf: boolean; v?: number; i?: number;
+  /** Index in regs of the last reply seen. */
+  last: number;
+  /** A reply of this interval was bad or missing (already counted when it was detected). */
+  bad: boolean;
+}
 
 /**
  * Streams (v, i) samples read continuously by the Firmata board each sampling interval: INA219 reads bus (with
@@ -176,6 +189,14 @@ interface Tick { tArr: number; fresh: boolean; ovf: boolean; v?: number; i?: num
  * (continuous conversions, read at an unrelated phase; only fresh results are kept); and the current's window is
  * centred about P/2 before completion on the INA226 (shunt and bus conversions alternate) but 3P/4 on the INA219
  * (all shunt conversions first, then the bus ones), whose bus voltage is therefore centred P/2 after its current.
+ *
+ * Bad frames (one count, one 'warning' each; the interval's sample is dropped, the next one is used): a reply with
+ * fewer data bytes than asked for or a byte out of range (truncated), a reply the board's SysexFramer reports broken
+ * (stray status byte / END_SYSEX lost: firmata-io never delivers those), and an interval whose replies are
+ * incomplete for no reported reason (a sysex lost whole).
+ * Unplug: the board reports 'disconnect' (counted, re-emitted) and reconnects on its own; on its 'reconnect' the chip
+ * gets its configuration and calibration again (a chip powered from the board has lost them), they are read back,
+ * continuous reads restart on the new io, and 'reconnect' is emitted with the first sample that follows.
  */
 export class Ina2xxMeter extends EventEmitter implements MeterDriver {
   readonly name: string;
@@ -194,6 +215,12 @@ export class Ina2xxMeter extends EventEmitter implements MeterDriver {
   private ticks = 0;
   private timers: NodeJS.Timeout[] = [];
   private running = false;
+  /** Continuous reads are registered on the board's current io (false between a disconnect and the resume). */
+  private live = false;
+  /** A framing error hit this interval's first reply before it began. */
+  private lostHead = false;
+  private announceReconnect = false;
+  private generation = 0;
 
   constructor(readonly opts: Ina2xxOptions) {
     super();
@@ -247,13 +274,22 @@ export class Ina2xxMeter extends EventEmitter implements MeterDriver {
     }
     this.board.once('close', this.onBoardGone);
     this.board.on('disconnect', this.onDisconnect);
+    this.board.on('reconnect', this.onReconnect);
+    this.board.on('badFrame', this.onBadFrame);
     this.running = true;
-    this.ticks = 0;
     this.latencyMs = this.info.latencyMs;
     this.regs = o.kind === 'ina219' ? [REG.BUS, REG.CURRENT, REG.POWER] : [REG.MASK, REG.BUS, REG.CURRENT];
-    for (const reg of this.regs) this.io.i2cRead(this.address, reg, 2, (d) => this.onReply(reg, d));
+    this.startReads();
     this.timers.push(setInterval(() => this.flush(), o.batchMs ?? 100));
     this.timers.push(setInterval(() => this.check(), o.checkEveryMs ?? 1000));
+  }
+
+  private startReads(): void {
+    this.tick = undefined;
+    this.ticks = 0;
+    this.lostHead = false;
+    for (const reg of this.regs) this.io.i2cRead(this.address, reg, 2, (d) => this.onReply(reg, d));
+    this.live = true;
   }
 
   /** The averaging whose conversion period fits one sampling interval (so every read sees a fresh result). */
@@ -281,7 +317,12 @@ export class Ina2xxMeter extends EventEmitter implements MeterDriver {
       const timer = setTimeout(() => reject(new FirmataError('E_TIMEOUT', `${this.where()}: no I2C reply for register 0x${reg.toString(16)}`)), timeoutMs);
       this.io.i2cReadOnce(this.address, reg, 2, (d) => {
         clearTimeout(timer);
-        resolve({ value: ((d[0] ?? 0) << 8) | (d[1] ?? 0), rttMs: performance.now() - t0 });
+        const problem = replyProblem(d);
+        if (problem) {
+          this.bad(`register 0x${reg.toString(16)}: ${problem}`);
+          return reject(new FirmataError('E_PIN', `${this.where()}: register 0x${reg.toString(16)}: ${problem}`));
+        }
+        resolve({ value: (d[0]! << 8) | d[1]!, rttMs: performance.now() - t0 });
       });
     });
   }
@@ -321,6 +362,7 @@ export class Ina2xxMeter extends EventEmitter implements MeterDriver {
 
   private checking = false;
   private check(): void {
+    if (!this.live || !this.board?.isOpen) return; // unplugged: the resume after the reconnect reprograms
     if (this.checking) return; // a slow bus (or a loaded host) must not stack checks that would repair twice
     this.checking = true;
     this.verify(false)
@@ -342,35 +384,69 @@ export class Ina2xxMeter extends EventEmitter implements MeterDriver {
     this.program();
   }
 
+  /** One count and (rate-limited) one warning per bad reply or broken interval. */
+  private bad(msg: string): void {
+    const n = ++this.stats.badFrames;
+    if (n <= 20 || n % 100 === 0) this.emit('warning', `${this.where()}: ${msg}; reading dropped (${n} bad so far)`);
+  }
+
   private onReply(reg: number, d: number[]): void {
-    if (!this.running) return;
-    if (d.length !== 2) return void this.stats.badFrames++;
-    const raw = (d[0]! << 8) | d[1]!;
-    const kind = this.opts.kind;
-    if (reg === this.regs[0]) {
-      // The previous interval's replies were incomplete. At start that is expected: the board may sample between
-      // the continuous-read requests, which arrive one after the other.
-      if (this.tick && this.ticks > 0) this.stats.badFrames++;
-      this.tick = { tArr: hostNow(), fresh: false, ovf: false };
+    if (!this.running || !this.live) return;
+    const k = this.regs.indexOf(reg);
+    let tk = this.tick;
+    if (tk && k <= tk.last) {
+      // A new interval began before the previous one completed: a reply went missing without a trace. At start that
+      // is expected: the board may sample between the continuous-read requests, which arrive one after the other.
+      if (!tk.bad && this.ticks > 0) this.bad(`incomplete interval (${this.regs.length - 1 - tk.last} of ${this.regs.length} replies missing)`);
+      this.ticks++;
+      tk = this.tick = undefined;
     }
-    const tk = this.tick;
-    if (!tk) return void this.stats.badFrames++;
-    if (reg === REG.MASK) Object.assign(tk, { fresh: decodeMask(raw).cvrf, ovf: decodeMask(raw).ovf });
-    if (reg === REG.BUS) {
-      const b = decodeBus(kind, raw);
-      tk.v = b.volts;
-      if (kind === 'ina219') Object.assign(tk, { fresh: b.cnvr, ovf: b.ovf });
+    if (!tk) {
+      tk = this.tick = { tArr: hostNow(), fresh: false, ovf: false, last: -1, bad: false };
+      if (k > 0) { // the interval's first reply(s) never arrived
+        tk.bad = true;
+        if (!this.lostHead && this.ticks > 0) this.bad(`incomplete interval (first reply missing)`);
+      }
+      this.lostHead = false;
     }
-    if (reg === REG.CURRENT) tk.i = decodeCurrent(raw, this.plan!.currentLsbA);
-    if (reg === this.regs[this.regs.length - 1]) {
+    tk.last = k;
+    const problem = replyProblem(d);
+    if (problem) {
+      this.bad(`register 0x${reg.toString(16)}: ${problem}`);
+      tk.bad = true;
+    } else {
+      const raw = (d[0]! << 8) | d[1]!;
+      const kind = this.opts.kind;
+      if (reg === REG.MASK) Object.assign(tk, { fresh: decodeMask(raw).cvrf, ovf: decodeMask(raw).ovf });
+      if (reg === REG.BUS) {
+        const b = decodeBus(kind, raw);
+        tk.v = b.volts;
+        if (kind === 'ina219') Object.assign(tk, { fresh: b.cnvr, ovf: b.ovf });
+      }
+      if (reg === REG.CURRENT) tk.i = decodeCurrent(raw, this.plan!.currentLsbA);
+    }
+    if (k === this.regs.length - 1) {
       this.tick = undefined;
       this.ticks++;
       this.complete(tk);
     }
   }
 
+  /** The board's framer dropped a broken sysex: if it was one of this chip's replies, its interval is lost. */
+  private readonly onBadFrame = (e: FirmataFrameError): void => {
+    if (!this.running || !this.live || e.command !== I2C_REPLY) return;
+    if (e.address !== undefined && e.address !== this.address) return;
+    const what = e.reason === 'unterminated' ? 'END_SYSEX lost (cut by the next sysex)' : `broken by a stray status byte 0x${e.status.toString(16)}`;
+    const reg = e.register === undefined ? '' : ` for register 0x${e.register.toString(16)}`;
+    this.bad(`framing error: I2C reply${reg} ${what}`);
+    if (e.register !== undefined && !this.regs.includes(e.register)) return; // a one-shot read: its caller times out
+    if (this.tick) this.tick.bad = true;
+    else this.lostHead = true;
+  };
+
   private complete(tk: Tick): void {
-    if (tk.v === undefined || tk.i === undefined) return void this.stats.badFrames++;
+    if (tk.bad) return; // counted when it was detected
+    if (tk.v === undefined || tk.i === undefined) return this.bad('interval without voltage or current');
     if (!tk.fresh) return void this.stats.stale++;
     if (tk.ovf) {
       if (this.stats.overflows++ % 100 === 0) this.emit('warning', `${this.where()}: math overflow (OVF): current above ${this.plan!.maxCurrentA.toFixed(3)} A, sample dropped (${this.stats.overflows} so far)`);
@@ -379,6 +455,11 @@ export class Ina2xxMeter extends EventEmitter implements MeterDriver {
     const t = tk.tArr - this.latencyMs;
     if (t <= this.lastT) return void this.stats.badFrames++;
     this.lastT = t;
+    if (this.announceReconnect) {
+      this.announceReconnect = false;
+      this.stats.reconnects++;
+      this.emit('reconnect');
+    }
     this.pending.t.push(t);
     this.pending.v.push(tk.v);
     this.pending.i.push(tk.i);
@@ -394,13 +475,41 @@ export class Ina2xxMeter extends EventEmitter implements MeterDriver {
   }
 
   private readonly onDisconnect = (reason: string): void => {
+    this.generation++;
+    this.live = false;
+    this.tick = undefined;
+    this.flush();
     this.stats.disconnects++;
     this.emit('disconnect', reason);
   };
 
+  /** The board is back (a fresh firmata-io): program the chip again, read it back, restart the continuous reads. */
+  private readonly onReconnect = (): void => {
+    const gen = ++this.generation;
+    void this.resume(gen).catch((e: Error) => {
+      if (gen === this.generation && this.running) this.emit('warning', `${this.where()}: after the reconnect: ${e.message}`);
+    });
+  };
+
+  private async resume(gen: number): Promise<void> {
+    if (!this.running || !this.board?.isOpen) return;
+    this.io.i2cConfig({ delay: 0 });
+    this.program();
+    try {
+      await this.verify(true);
+    } finally {
+      // Even when the read-back failed: the periodic check repairs (and reports) what is wrong.
+      if (gen === this.generation && this.running && this.board?.isOpen) {
+        this.announceReconnect = true;
+        this.startReads();
+      }
+    }
+  }
+
   private readonly onBoardGone = (): void => {
     if (!this.running) return;
     this.running = false;
+    this.live = false;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.flush();
@@ -408,8 +517,10 @@ export class Ina2xxMeter extends EventEmitter implements MeterDriver {
 
   async stop(): Promise<void> {
     if (!this.board) return;
-    const wasRunning = this.running;
+    const wasRunning = this.running && this.live;
     this.running = false;
+    this.live = false;
+    this.generation++;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.flush();
@@ -419,6 +530,8 @@ export class Ina2xxMeter extends EventEmitter implements MeterDriver {
     this.tick = undefined;
     this.board.off('close', this.onBoardGone);
     this.board.off('disconnect', this.onDisconnect);
+    this.board.off('reconnect', this.onReconnect);
+    this.board.off('badFrame', this.onBadFrame);
     if (this.ownBoard) await this.board.close();
     this.board = undefined;
   }

@@ -10,6 +10,9 @@
 // OUTPUT LOW when it boots (and on SYSTEM_RESET, which this driver never sends), so an active-low relay is ON from
 // the board's power-up or auto-reset until init() runs. Fix it in hardware (active-high module, or a pull-up and
 // a firmware that leaves pins as inputs) where a node must not see that pulse.
+// Reconnect: a replugged Uno resets (its pins go back to the firmware's boot state), so on the board's 'reconnect'
+// the relay takes its pin again the same way as init() (rest level first), then restores the last commanded state.
+// Both steps are recorded with cause 'reconnect'. Between unplug and reconnect, on()/off() fail with E_CLOSED.
 import { cleanup } from '../cleanup.js';
 import { five, FirmataError, type FirmataBoard } from './firmata.js';
 import { hostNow } from './meter.js';
@@ -33,7 +36,7 @@ export interface RelayTransition {
   state: RelayState;
   /** Pin level commanded. */
   level: 0 | 1;
-  cause: 'init' | 'on' | 'off' | 'powerCycle' | 'exit';
+  cause: 'init' | 'on' | 'off' | 'powerCycle' | 'exit' | 'reconnect';
 }
 
 export class RelayDriver {
@@ -68,6 +71,27 @@ export class RelayDriver {
    * The result is checked with a pin state query.
    */
   async init(): Promise<void> {
+    await this.take('init');
+    if (!this.listening) {
+      this.listening = true;
+      this.board.on('reconnect', this.onReconnect);
+    }
+  }
+
+  private listening = false;
+  private retaking = false;
+
+  /** The board came back from an unplug (and reset): rest level first, as init() does, then the last state. */
+  private readonly onReconnect = (): void => {
+    const want = this.current;
+    this.retaking = true;
+    this.take('reconnect')
+      .finally(() => { this.retaking = false; })
+      .then(() => { if (want && want !== this.current) this.set(want, 'reconnect'); })
+      .catch((e: Error) => this.board.emit('warning', `relay ${this.opts.name}: could not take pin ${this.opts.pin} back after the reconnect: ${e.message}`));
+  };
+
+  private async take(cause: 'init' | 'reconnect'): Promise<void> {
     const { board, opts } = this;
     const io = board.io;
     const pin = opts.pin;
@@ -88,7 +112,7 @@ export class RelayDriver {
     }
     // johnny-five's Relay: type 'NO' closes with HIGH, 'NC' with LOW; ours closes (powers the node) at onLevel.
     this.relay = new five.Relay({ pin, type: this.onLevel ? 'NO' : 'NC', board: board.board });
-    this.record(this.restLevel === this.onLevel ? 'on' : 'off', 'init');
+    this.record(this.restLevel === this.onLevel ? 'on' : 'off', cause);
     const atExit = opts.atExit ?? 'keep';
     if (atExit !== 'keep' && !this.unregister) {
       this.unregister = cleanup.add(`relay ${opts.name}`, () => {
@@ -113,6 +137,8 @@ export class RelayDriver {
   }
 
   dispose(): void {
+    this.board.off('reconnect', this.onReconnect);
+    this.listening = false;
     this.unregister?.();
     this.unregister = undefined;
   }
@@ -120,6 +146,7 @@ export class RelayDriver {
   private set(state: RelayState, cause: RelayTransition['cause']): void {
     if (!this.relay) throw new FirmataError('E_PIN', `relay ${this.opts.name} is not initialized (call init())`);
     if (!this.board.isOpen) throw new FirmataError('E_CLOSED', `relay ${this.opts.name}: Firmata board ${this.board.name} is closed`);
+    if (this.retaking && cause !== 'reconnect') throw new FirmataError('E_CLOSED', `relay ${this.opts.name}: re-taking pin ${this.opts.pin} after a reconnect of ${this.board.name}`);
     if (state === 'on') this.relay.close();
     else this.relay.open();
     this.record(state, cause);

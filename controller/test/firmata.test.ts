@@ -2,7 +2,7 @@
 // the virtual StandardFirmata Uno. Pin levels are the ones the virtual board's pins present electrically.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FirmataBoard, FirmataError, five } from '../drivers/firmata.js';
+import { FirmataBoard, FirmataError, SysexFramer, five, type FirmataFrameError } from '../drivers/firmata.js';
 import { RelayDriver } from '../drivers/relay.js';
 import { Ina2xxMeter, INA, planCalibration, type Ina2xxOptions } from '../drivers/meter-ina2xx.js';
 import { hostNow, type SampleBatch } from '../drivers/meter.js';
@@ -307,4 +307,112 @@ test('INA219 math overflow (OVF) drops samples with a warning; a missing chip or
   await vb.pty.unplug();
   assert.match(await gone, /tty|pts|disconnect|hung up|EOF|I\/O/i);
   assert.equal(m.stats.disconnects, 1);
+});
+
+// ---- unplug → reconnect, broken frames on the Firmata wire ----------------------------------------------------
+
+test('SysexFramer: a sysex cut by a stray status byte or a new sysex is reported and never reaches firmata-io', () => {
+  const out: number[] = [];
+  const errs: FirmataFrameError[] = [];
+  let resets = 0;
+  const f = new SysexFramer((b) => void out.push(...b), (e) => void errs.push(e), () => void resets++);
+  const reply = [0xf0, 0x77, 0x40, 0x00, 0x04, 0x00, 0x12, 0x01, 0x34, 0x00, 0xf7];
+  f.push(Buffer.from([0x91, 0x01, 0x00, ...reply]));
+  assert.deepEqual(out, [0x91, 0x01, 0x00, ...reply], 'good messages pass untouched');
+  out.length = 0;
+  // stray DIGITAL_MESSAGE status inside an I2C reply, split across chunks: the fragment and the "message" are dropped
+  f.push(Buffer.from([0xf0, 0x77, 0x40, 0x00, 0x04]));
+  f.push(Buffer.from([0x00, 0x90, 0x12, 0x01, 0x34, 0x00, 0xf7, 0xe0, 0x05, 0x00]));
+  assert.deepEqual(errs.map((e) => [e.reason, e.command, e.address, e.register, e.status]), [['stray', 0x77, 0x40, 4, 0x90]]);
+  assert.deepEqual(out, [0xf0, 0x77, 0x40, 0x00, 0x04, 0x00, 0xe0, 0x05, 0x00], 'only the (reset) fragment head and the next real message');
+  out.length = 0;
+  // END_SYSEX lost: the next sysex ends the fragment and passes
+  f.push(Buffer.from([0xf0, 0x77, 0x40, 0x00, 0x02, 0x00, 0x12, ...reply]));
+  assert.deepEqual(errs.map((e) => e.reason), ['stray', 'unterminated']);
+  assert.equal(errs[1]!.register, 2);
+  assert.deepEqual(out.slice(-reply.length), reply);
+  assert.equal(resets, 2);
+});
+
+test('unplug for 500 ms then replug: board, INA226 meter, relay and marker come back; readings still equal the source', async (t) => {
+  const s = stepped([{ v: 3.3, a: 0.25 }, { v: 4.8, a: 0.61 }], 200);
+  const { vb, fb, m, chip, batches, warnings } = await meterRig(t, 'ina226', 0.05, s.src);
+  const events: string[] = [];
+  for (const ev of ['disconnect', 'reconnect'] as const) {
+    fb.on(ev, () => void events.push(`board ${ev}`));
+    m.on(ev, () => void events.push(`meter ${ev}`));
+  }
+  await m.start();
+  const relay = new RelayDriver(fb, { name: 'node1', pin: 7, isInverted: true });
+  await relay.init();
+  relay.on();
+  await until('relay on', () => vb.level(7) === 0);
+  const marks: (0 | 1)[] = [];
+  fb.watchDigital(2, (v) => void marks.push(v));
+  await until('marker report', () => marks.length === 1);
+  await sleep(300);
+  const before = batches.reduce((n, b) => n + b.t.length, 0);
+  await vb.unplug();
+  const unplugged = hostNow();
+  chip.write([0, 0x80, 0x00]); // the chip lost power with the board: configuration and calibration are gone
+  await until('board disconnect', () => events.includes('meter disconnect'));
+  await sleep(500);
+  const replugged = hostNow();
+  await vb.replug();
+  await until('meter reconnect', () => events.includes('meter reconnect'), 5000);
+  const back = hostNow();
+  await until('relay back on', () => vb.level(7) === 0 && relay.transitions.length >= 4, 2000);
+  vb.setInput(2, 1);
+  await until('marker edge after the reconnect', () => marks[marks.length - 1] === 1);
+  await sleep(500);
+  await m.stop();
+  const after = compare(batches, s, tolA('ina226', 0.05, m.plan!.currentLsbA), INA.ina226.busLsbV / 2 + 1e-12, m.setup!.periodMs + 20, back);
+  t.diagnostic(`outage: board reconnect ${fb.stats.lastOutageMs.toFixed(0)} ms after the unplug (${(back - replugged).toFixed(0)} ms from replug to the first sample, ` +
+    `handshake ${fb.readyMs.toFixed(0)} ms, ${fb.stats.reconnectAttempts} attempts); ${before} samples before, ${after.checked} compared after (${after.bad} off)`);
+  assert.deepEqual(events, ['board disconnect', 'meter disconnect', 'board reconnect', 'meter reconnect']);
+  assert.deepEqual([m.stats.disconnects, m.stats.reconnects, fb.stats.disconnects, fb.stats.reconnects], [1, 1, 1, 1]);
+  assert.ok(before > 5, 'samples flowed before the unplug');
+  assert.ok(after.checked >= 10 && after.bad === 0, `after the reconnect: ${after.bad}/${after.checked} off: ${after.examples.join('; ')}`);
+  assert.ok(batches.every((b) => b.t.every((tt) => tt < unplugged || tt > replugged)), 'no samples in the outage');
+  assert.equal(m.stats.repairs, 0, 'the chip was reprogrammed at the reconnect, not by the periodic check');
+  assert.deepEqual(warnings, []);
+  assert.equal(m.stats.badFrames, 0);
+  assert.ok(back - replugged < 2000, `reconnect took ${(back - replugged).toFixed(0)} ms`);
+  assert.deepEqual(relay.transitions.slice(-2).map((x) => `${x.cause}:${x.state}:${x.level}`), ['reconnect:off:1', 'reconnect:on:0']);
+  assert.equal(vb.stats.boots, 2);
+});
+
+test('truncated, framing-broken and unterminated I2C replies: each counted once with a warning, the next sample is good, no spurious digital edge', async (t) => {
+  const s = stepped([{ v: 5.02, a: 0.4567 }, { v: 3.3, a: 0.0123 }], 250);
+  const { vb, fb, m, batches, warnings } = await meterRig(t, 'ina219', 0.1, s.src);
+  await m.start();
+  const marks: number[] = [];
+  fb.watchDigital(2, (v) => void marks.push(v));
+  await until('marker report', () => marks.length === 1);
+  let digital = 0;
+  fb.io.on('digital-read', () => void digital++);
+  await sleep(200);
+  assert.equal(m.stats.badFrames, 0);
+  const faults = [['truncate', /truncated I2C reply \(1 of 2/], ['framing', /stray status byte 0x90/], ['unterminated', /END_SYSEX lost/]] as const;
+  for (const [fault, re] of faults) {
+    const bad0: number = m.stats.badFrames, w0: number = warnings.length;
+    vb.corruptNextI2cReply(fault, { address: 0x40, register: 4 }); // the current register
+    await until(`${fault} counted`, () => m.stats.badFrames > bad0, 1000);
+    const t0 = hostNow();
+    const n0 = batches.reduce((n, b) => n + b.t.length, 0);
+    await until(`samples after the ${fault} reply`, () => batches.reduce((n, b) => n + b.t.length, 0) >= n0 + 3, 1000);
+    assert.equal(m.stats.badFrames, bad0 + 1, `${fault}: one count`);
+    assert.equal(warnings.length, w0 + 1, `${fault}: one warning`);
+    assert.match(warnings[w0]!, re);
+    assert.ok(batches.some((b) => b.t.some((tt) => tt > t0 - 50)), 'samples continue');
+  }
+  await sleep(100);
+  await m.stop();
+  const r = compare(batches, s, tolA('ina219', 0.1, m.plan!.currentLsbA), INA.ina219.busLsbV / 2 + 1e-12, m.setup!.periodMs + 20);
+  t.diagnostic(`${m.stats.samples} samples, ${r.checked} compared (${r.bad} off); badFrames ${m.stats.badFrames}, board framing errors ${fb.stats.framingErrors}; ${warnings.join(' | ')}`);
+  assert.equal(vb.stats.corrupted, 3);
+  assert.equal(fb.stats.framingErrors, 2);
+  assert.equal(m.stats.badFrames, 3);
+  assert.equal(digital, 0, 'firmata-io never saw the stray 0x90 as a DIGITAL_MESSAGE');
+  assert.ok(r.checked >= 10 && r.bad === 0, r.examples.join('; '));
 });

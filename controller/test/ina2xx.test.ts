@@ -82,8 +82,11 @@ test('virtual INA219 reproduces the datasheet table, clears CNVR on a power read
   let src = { v: 11.98, a: 10 };
   const chip = new VirtualIna('ina219', { shuntOhms: 0.002, source: () => src });
   assert.equal(reg(chip, 0), 0x399f);
-  setReg(chip, 0, 0x019f);
+  // shunt + bus triggered (one conversion per config write): in a continuous mode a slow host could see a new
+  // conversion set CNVR again between the two status reads below
+  const trigger = () => setReg(chip, 0, 0x019b);
   setReg(chip, 5, 0x5000);
+  trigger();
   await sleep(5); // one 12-bit shunt + bus conversion takes 1.06 ms
   assert.equal(reg(chip, 1), 0x07d0);
   assert.equal(reg(chip, 2), 0x5d98 | 2); // CNVR set
@@ -91,11 +94,13 @@ test('virtual INA219 reproduces the datasheet table, clears CNVR on a power read
   assert.equal(reg(chip, 3), 0x1766);
   assert.equal(reg(chip, 2) & 2, 0); // the power read cleared CNVR
   src = { v: 5, a: -3 };
+  trigger();
   await sleep(5);
   close(decodeShunt('ina219', reg(chip, 1)), -0.006);
   assert.equal(reg(chip, 4), 0x10000 - 3000);
   src = { v: 5, a: 15 };
   setReg(chip, 5, 0xfffe); // 15 A through 2 mΩ with Cal 65534: 3000 × 65534 / 4096 does not fit the current register
+  trigger();
   await sleep(5);
   assert.equal(reg(chip, 2) & 1, 1);
   setReg(chip, 0, 0x8000);

@@ -3,6 +3,14 @@
 // It models what a relay module or a marker line sees electrically: each pin's AVR DDR (output enable) and PORT bit
 // (output level or pull-up), so "which level did the relay input see, when" is observable (onPinWrite).
 // I2C devices (INA219/INA226 register files below) hang off the emulated Wire (I2C) bus at their addresses.
+// Unplug/replug (pty.unplug()/pty.replug(), or unplug()/replug() here): the USB-serial link goes away and comes
+// back behind the same link path. Modelled choice: the board is powered independently of the link (external supply),
+// so while unplugged pins keep their levels and I2C devices keep their registers; the replug resets the Uno (the
+// host's open toggles DTR, as a real replug does): every pin high-Z during the bootloader, then StandardFirmata's
+// reset per bootPinMode, continuous I2C reads and reporting cleared, sampling interval back to 19 ms. An I2C chip
+// that loses power with the board is modelled by the test resetting it (chip.write([0, 0x80, 0])).
+// Wire faults for driver tests: corruptNextI2cReply() truncates, breaks (stray status byte) or unterminates an
+// I2C_REPLY sysex.
 import { EventEmitter } from 'node:events';
 import { PtyEndpoint } from './pty.js';
 import { hostNow } from '../drivers/meter.js';
@@ -45,6 +53,9 @@ interface Pin {
 
 interface Query { addr: number; reg: number; bytes: number; }
 
+/** How corruptNextI2cReply breaks a reply on the wire. */
+export type I2cReplyFault = 'truncate' | 'framing' | 'unterminated';
+
 export interface VirtualFirmataOptions {
   name?: string;
   /** Stable symlink for the pty (like /dev/serial/by-id/...). */
@@ -65,7 +76,8 @@ export class VirtualFirmataBoard extends EventEmitter {
   readonly pty: PtyEndpoint;
   /** Called whenever a pin's electrical level changes (relay inputs watch this). */
   onPinWrite?: (pin: number, level: PinLevel, tMs: number) => void;
-  readonly stats = { bytesIn: 0, bytesOut: 0, unknown: 0, i2cReads: 0, i2cWrites: 0 };
+  readonly stats = { bytesIn: 0, bytesOut: 0, unknown: 0, i2cReads: 0, i2cWrites: 0, boots: 0, corrupted: 0 };
+  private faults: { kind: I2cReplyFault; address?: number; register?: number; stray: number }[] = [];
   private readonly pins: Pin[] = [];
   private readonly lastLevel = new Map<number, PinLevel>();
   private readonly devices = new Map<number, I2cDevice>();
@@ -88,6 +100,8 @@ export class VirtualFirmataBoard extends EventEmitter {
     this.tx = new Uart(baud, (b) => void this.pty.write(b));
     this.rx = new Uart(baud, (b) => this.onBytes(b));
     this.pty.on('data', (b: Buffer) => this.rx.send(b));
+    this.pty.on('plug', () => this.boot());
+    this.pty.on('unplug', () => this.halt());
     for (let p = 0; p < TOTAL_PINS; p++) this.pins.push({ mode: MODE.INPUT, state: 0, ddr: 0, port: 0, external: null, analog: 0 });
   }
 
@@ -96,8 +110,36 @@ export class VirtualFirmataBoard extends EventEmitter {
   }
 
   /** Powers the board up: pins reset as the firmware does, then the version and firmware name are announced. */
-  async start(): Promise<string> {
-    const path = await this.pty.start();
+  start(): Promise<string> {
+    return this.pty.start(); // boot() runs on the pty's 'plug'
+  }
+
+  /** Pulls the USB cable: the host's port vanishes; pins and I2C registers are kept (see the top of the file). */
+  unplug(): Promise<void> {
+    return this.pty.unplug();
+  }
+
+  /** Plugs it back in behind the same link: the Uno resets (pins per bootPinMode) and announces itself. */
+  replug(): Promise<string> {
+    return this.pty.replug();
+  }
+
+  /**
+   * Test hook: the next I2C_REPLY (for this address/register when given) goes out broken:
+   *  - 'truncate': one data byte fewer than requested (a well-formed sysex);
+   *  - 'framing': a stray status byte (default 0x90, DIGITAL_MESSAGE port 0) right after the address and register;
+   *  - 'unterminated': END_SYSEX missing (the next message's status byte ends it).
+   */
+  corruptNextI2cReply(kind: I2cReplyFault, o: { address?: number; register?: number; stray?: number } = {}): void {
+    this.faults.push({ kind, address: o.address, register: o.register, stray: o.stray ?? 0x90 });
+  }
+
+  /** The Uno comes out of reset (power-on or the DTR pulse of a replug). */
+  private boot(): void {
+    this.stats.boots++;
+    this.halt();
+    this.samplingMs = 19;
+    this.i2cDelayUs = 0;
     for (const [pin, p] of this.pins.entries()) { // power-on: every pin a high-Z input until the firmware runs
       Object.assign(p, { mode: MODE.INPUT, state: 0, ddr: 0, port: 0 });
       if (this.lastLevel.has(pin)) this.changed(pin); // a replug after unplug() shows the outage
@@ -106,7 +148,15 @@ export class VirtualFirmataBoard extends EventEmitter {
     this.reportVersion();
     this.reportFirmware();
     this.schedule();
-    return path;
+  }
+
+  /** The link is gone: nothing more goes out, half-received messages are lost. */
+  private halt(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.tx.clear();
+    this.rx.clear();
+    this.msg = [];
   }
 
   async stop(): Promise<void> {
@@ -394,7 +444,14 @@ export class VirtualFirmataBoard extends EventEmitter {
     const data = dev ? dev.read(count) : [];
     if (data.length < count) this.sendString('I2C: Too few bytes received');
     const reply = [addr, reg & 0xff, ...Array.from({ length: count }, (_, i) => data[i] ?? 0)];
-    this.send([START_SYSEX, I2C_REPLY, ...reply.flatMap((b) => [b & 0x7f, (b >> 7) & 0x7f]), END_SYSEX]);
+    const k = this.faults.findIndex((f) => (f.address === undefined || f.address === addr) && (f.register === undefined || f.register === reg));
+    const fault = k >= 0 ? this.faults.splice(k, 1)[0] : undefined;
+    if (fault?.kind === 'truncate') reply.pop();
+    const wire = [START_SYSEX, I2C_REPLY, ...reply.flatMap((b) => [b & 0x7f, (b >> 7) & 0x7f]), END_SYSEX];
+    if (fault?.kind === 'framing') wire.splice(6, 0, (fault.stray & 0xff) | 0x80);
+    if (fault?.kind === 'unterminated') wire.pop();
+    if (fault) this.stats.corrupted++;
+    this.send(wire);
   }
 
   // ---- board → host -------------------------------------------------------------------------------------------
