@@ -294,4 +294,13 @@ async function main(): Promise<void> {
   }
 }
 
+// Last resort: a bug that escapes every handler must still undo what the run set up (ptys, emulators, relays,
+// namespaces, tc/nft rules) before the process goes; the run's recorded data is already in the store.
+const fatal = (e: unknown) => {
+  process.stderr.write(`qslab: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+  void cleanup.run().finally(() => process.exit(EXIT.internal));
+};
+process.on('uncaughtException', fatal);
+process.on('unhandledRejection', fatal);
+
 await main();
