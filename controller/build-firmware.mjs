@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // Builds the node firmware's POSIX build (firmware/build/qslab-node), its host unit tests and test tools, then
 // runs the unit tests. Plain Node ESM, no dependencies. Incremental: make rebuilds only what changed.
+// When the mbedTLS development files are present (Debian: libmbedtls-dev) it also builds the same core with the
+// mbedTLS crypto port (firmware/build/qslab-node-mbedtls, `make mbedtls`) and runs the unit tests against it;
+// otherwise it prints one line saying that build was skipped.
 //
 //   node controller/build-firmware.mjs          (npm run build:firmware)
 //
@@ -62,3 +65,32 @@ if (make.error || make.status !== 0) fail('firmware build failed (see above)');
 
 const test = spawnSync(join(firmware, 'build', 'qslab-core-test'), [], { stdio: 'inherit' });
 if (test.error || test.status !== 0) fail(`firmware unit tests failed${test.signal ? ` (signal ${test.signal})` : ''}`);
+
+// 4. The mbedTLS crypto port (the ESP32 build's), only when its headers and libmbedcrypto are present.
+function haveMbedtls() {
+  const dir = mkdtempSync(join(tmpdir(), 'qslab-probe-'));
+  try {
+    const src = join(dir, 'probe.c');
+    writeFileSync(src, [
+      '#include <mbedtls/version.h>',
+      '#include <mbedtls/chachapoly.h>',
+      '#include <mbedtls/ecdh.h>',
+      '#include <mbedtls/pk.h>',
+      'int main(void) { mbedtls_chachapoly_context c; mbedtls_chachapoly_init(&c); mbedtls_chachapoly_free(&c); return 0; }',
+      '',
+    ].join('\n'));
+    const r = spawnSync(cc, ['-std=c11', src, '-o', join(dir, 'probe'), '-lmbedcrypto'], { encoding: 'utf8' });
+    return !r.error && r.status === 0;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (!haveMbedtls()) {
+  console.log('build-firmware: mbedTLS crypto port skipped (mbedtls headers / libmbedcrypto not found; install them with: sudo apt-get install -y libmbedtls-dev)');
+} else {
+  const mb = spawnSync('make', ['-C', firmware, '-j2', '--no-print-directory', `CC=${cc}`, 'mbedtls'], { stdio: 'inherit' });
+  if (mb.error || mb.status !== 0) fail('firmware build with the mbedTLS crypto port failed (see above)');
+  const mt = spawnSync(join(firmware, 'build', 'qslab-core-test-mbedtls'), [], { stdio: 'inherit' });
+  if (mt.error || mt.status !== 0) fail(`firmware unit tests (mbedTLS crypto port) failed${mt.signal ? ` (signal ${mt.signal})` : ''}`);
+}

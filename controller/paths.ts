@@ -15,7 +15,10 @@ function findRoot(): string {
 }
 
 export const ROOT = findRoot();
-export const NODE_BINARY = join(ROOT, 'firmware', 'build', 'qslab-node');
+/** The POSIX node firmware (OpenSSL crypto port); $QSLAB_NODE_BINARY overrides it (e.g. the mbedTLS build). */
+export const NODE_BINARY = process.env.QSLAB_NODE_BINARY || join(ROOT, 'firmware', 'build', 'qslab-node');
+/** The same firmware with the mbedTLS crypto port (built by build-firmware only when libmbedtls-dev is present). */
+export const NODE_BINARY_MBEDTLS = join(ROOT, 'firmware', 'build', 'qslab-node-mbedtls');
 export const DEFAULT_RIG = join(ROOT, 'rigs', 'virtual.yaml');
 export const DEFAULT_CAMPAIGN = join(ROOT, 'fixtures', 'campaigns', 'quickstart.yaml');
 export const REPORTS_DIR = join(ROOT, 'reports', 'out');

@@ -17,9 +17,10 @@ export interface NodeHandle {
 }
 
 /** Starts a virtual node, says hello, runs fn, and always tears both down. */
-export async function withNode<T>(name: string, fn: (link: NodeLink, h: NodeHandle) => Promise<T>, opts: { baud?: number; pace?: boolean; board?: string } = {}): Promise<T> {
+/** binary: the node firmware to run (default: paths.ts NODE_BINARY, i.e. the OpenSSL build or $QSLAB_NODE_BINARY). */
+export async function withNode<T>(name: string, fn: (link: NodeLink, h: NodeHandle) => Promise<T>, opts: { baud?: number; pace?: boolean; board?: string; binary?: string } = {}): Promise<T> {
   const baud = opts.baud ?? 115200;
-  const vn = new VirtualNode({ name, board: opts.board ?? 'esp32', baud, pace: opts.pace ?? false });
+  const vn = new VirtualNode({ name, board: opts.board ?? 'esp32', baud, pace: opts.pace ?? false, ...(opts.binary ? { binary: opts.binary } : {}) });
   const path = await vn.start();
   const link = new NodeLink({ name, path, baud });
   const lines: string[] = [];

@@ -4,24 +4,18 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { LinkError } from '../drivers/node.js';
-import { generateServerKeys, type Fault, type ServerKeys } from '../handshake/server.js';
+import { generateServerKeys, type ServerKeys } from '../handshake/server.js';
 import type { JsonObject } from '../link/frame.js';
 import { AEADS } from '../config/campaign.js';
-import { PQ_SUITES, type PqSuiteName } from '../handshake/wire.js';
+import { PQ_SUITES } from '../handshake/wire.js';
 import { withNode, withServer, burst } from './harness.js';
+import { DEFAULT_TARGET, SIZES, pqInteropCases } from './interop-cases.js';
 
 let keys: ServerKeys;
 before(() => {
   keys = generateServerKeys();
 });
 
-/** §10.4: exact node byte counts (ECDSA signatures vary: the hybrid's hs_rx is a range). */
-const SIZES: Record<PqSuiteName, { tx: number; txMutual: number; rx: [number, number] }> = {
-  'mlkem512-mldsa44': { tx: 881, txMutual: 4622, rx: [4578, 4578] },
-  'mlkem768-mldsa65': { tx: 1265, txMutual: 6535, rx: [6427, 6427] },
-  'mlkem1024-mldsa87': { tx: 1649, txMutual: 8877, rx: [8865, 8865] },
-  'x25519mlkem768': { tx: 1297, txMutual: 6567, rx: [1355, 1361] },
-};
 
 
 
@@ -38,53 +32,9 @@ test('hello lists the post-quantum suites', async () => {
   });
 });
 
-for (const suite of PQ_SUITES) {
-  for (const aead of AEADS) {
-    test(`${suite} + ${aead}: node handshakes, records and key refresh interoperate`, async () => {
-      await withServer({ keys }, (srv, port, sops) =>
-        withNode(`ipq-${suite}-${aead}`.slice(0, 40), async (link) => {
-          const { res, events: ops } = await burst(link, port, srv.pin(suite), { suite, aead });
-          assert.equal(res.done, 3, JSON.stringify(ops[0]));
-          assert.equal(res.failed, 0);
-          assert.equal(ops.length, 3);
-          const hybrid = suite === 'x25519mlkem768';
-          for (const op of ops) {
-            assert.equal(op.ok, true, JSON.stringify(op));
-            const t = op.t as Record<string, number>;
-            const want = ['connect', 'keygen', 'decap', ...(hybrid ? ['dh'] : []), 'verify', 'kdf', 'fin', 'hs', 'rec', 'total'];
-            assert.deepEqual(Object.keys(t), want, 'step names, in the documented order');
-            for (const k of want) assert.ok(t[k]! >= 0, `${k} in ${JSON.stringify(t)}`);
-            assert.ok(t.keygen! > 0 && t.decap! > 0 && t.verify! > 0);
-            assert.ok(t.total! >= t.hs! && t.hs! >= t.keygen! + t.decap! + t.verify!);
-            assert.equal(op.recs, 5);
-            assert.equal(op.hs_tx, SIZES[suite].tx, 'hs_tx = ClientHello + Finished (§10.4)');
-            const rx = op.hs_rx as number;
-            assert.ok(rx >= SIZES[suite].rx[0] && rx <= SIZES[suite].rx[1], `hs_rx ${rx}`);
-            assert.equal(op.rec_tx, 5 * 130);
-            assert.equal(op.rec_rx, 5 * 130);
-            assert.equal(op.ck, undefined, 'no client key without mutual');
-            assert.ok((op.stack as number) > 0 && (op.stack as number) <= 64 * 1024, `stack ${String(op.stack)}`);
-            assert.ok((op.heap as number) > 0);
-          }
-          if (suite === 'mlkem768-mldsa65') {
-            // the figures the brief asks for: ek out, ct + ML-DSA-65 sig + pk in
-            assert.ok((ops[0]!.hs_tx as number) >= 1184);
-            assert.ok((ops[0]!.hs_rx as number) >= 1088 + 3309 + 1952);
-          }
-          await settle();
-          for (const op of ops) {
-            const s = sops.find((o) => o.cr === op.cr);
-            assert.ok(s && s.ok, `server did not see ${String(op.cr)} succeed`);
-            assert.equal(s.suite, suite);
-            assert.equal(s.mutual, false);
-            assert.equal(s.bytesIn, (op.hs_tx as number) + (op.rec_tx as number) + 5);
-            assert.equal(s.bytesOut, (op.hs_rx as number) + (op.rec_rx as number));
-          }
-        }),
-      );
-    });
-  }
-}
+// Every PQ suite × AEAD (handshake, records, key refresh) and the PQ server faults: shared with
+// interop-mbedtls.test.ts, see interop-cases.ts.
+pqInteropCases(DEFAULT_TARGET);
 
 test('mutual authentication: every PQ suite; one node key per level and boot, reported as ck = the server\'s clientKey', async () => {
   await withServer({ keys }, (srv, port, sops) =>
@@ -128,45 +78,6 @@ test('mutual authentication: every PQ suite; one node key per level and boot, re
       assert.notEqual(after.events[0]!.ck, byLevel.get('65'), 'new key after reset');
     }),
   );
-});
-
-const faults: [Fault, PqSuiteName, boolean, string][] = [
-  ['bad-sig', 'mlkem512-mldsa44', false, 'E_AUTH'],
-  ['bad-sig', 'mlkem768-mldsa65', true, 'E_AUTH'],
-  ['bad-sig', 'mlkem1024-mldsa87', false, 'E_AUTH'],
-  ['bad-sig', 'x25519mlkem768', true, 'E_AUTH'],
-  ['bad-finished', 'mlkem768-mldsa65', false, 'E_AUTH'],
-  ['bad-finished', 'x25519mlkem768', true, 'E_AUTH'],
-  ['wrong-key', 'mlkem1024-mldsa87', true, 'E_AUTH'],
-  ['wrong-key', 'x25519mlkem768', false, 'E_AUTH'],
-  ['tamper', 'mlkem512-mldsa44', true, 'E_RECORD'],
-  ['tamper', 'x25519mlkem768', false, 'E_RECORD'],
-  ['replay', 'mlkem768-mldsa65', false, 'E_REPLAY'],
-  ['replay', 'mlkem1024-mldsa87', true, 'E_REPLAY'],
-];
-test('node detects server faults on the PQ suites (bad-sig, bad-finished, wrong-key, tamper, replay)', async () => {
-  await withNode('ipq-faults', async (link) => {
-    for (const [fault, suite, mutual, code] of faults) {
-      await withServer({ keys, ...(fault ? { fault } : {}) }, async (srv, port, sops) => {
-        const { res, events } = await burst(link, port, srv.pin(suite), { suite, n: 2, mutual });
-        const what = `${fault}/${suite}/mutual=${mutual}`;
-        assert.equal(res.failed, 2, what);
-        for (const op of events) {
-          assert.equal(op.ok, false, what);
-          assert.equal(op.err, code, `${what}: ${JSON.stringify(op)}`);
-        }
-        if (fault === 'bad-sig') assert.match(events[0]!.msg as string, /signature/);
-        if (fault === 'bad-finished') assert.match(events[0]!.msg as string, /Finished/);
-        if (fault === 'wrong-key') {
-          assert.match(events[0]!.msg as string, /pin/);
-          assert.equal((events[0]!.t as Record<string, number>).decap, undefined, 'pin checked before decapsulation');
-        }
-        await settle();
-        const alerts = { E_AUTH: 'peer_alert:handshake_failure', E_RECORD: 'peer_alert:bad_record_mac', E_REPLAY: 'peer_alert:replay' };
-        for (const op of events) assert.equal(sops.find((o) => o.cr === op.cr)?.err, alerts[code as keyof typeof alerts], what);
-      });
-    }
-  });
 });
 
 test('a wrong pin fails E_AUTH before the ML-KEM key is used; bad mutual arguments are E_ARGS', async () => {

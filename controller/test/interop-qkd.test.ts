@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { NodeLink, LinkError } from '../drivers/node.js';
 import { generateServerKeys, type ServerKeys } from '../handshake/server.js';
 import type { JsonObject } from '../link/frame.js';
-import { provisionNode, QkdKeyPairSource, type QkdKey } from '../handshake/qkd.js';
-import { AEADS } from '../config/campaign.js';
+import { provisionNode, QkdKeyPairSource } from '../handshake/qkd.js';
 import { QKD_SUITES } from '../handshake/wire.js';
 import { withNode, withServer, burst } from './harness.js';
+import { DEFAULT_TARGET, qkdInteropCases } from './interop-cases.js';
 
 let keys: ServerKeys;
 before(() => {
@@ -21,7 +21,6 @@ before(() => {
 
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 50));
 const count = async (link: NodeLink): Promise<number> => (await link.request('qkd', { op: 'count' })).count as number;
-const hexOf = (ks: QkdKey[]): string[] => ks.map((k) => k.key.toString('hex'));
 
 test('qkd load/count/clear over serial; provisioning cost at 115200 baud (paced)', async (t) => {
   await withNode('iqkd-store', async (link, { lines }) => {
@@ -65,53 +64,9 @@ test('qkd load/count/clear over serial; provisioning cost at 115200 baud (paced)
   }, { baud: 115200, pace: true });
 });
 
-test('both QKD suites × both AEADs: node and server use the same key_IDs, each once, with key refresh', async () => {
-  const pool = new QkdKeyPairSource();
-  const ks = pool.generate(120);
-  await withServer({ keys, qkd: pool.master }, (srv, port, sops) =>
-    withNode('iqkd-run', async (link, { lines }) => {
-      await provisionNode(link, ks);
-      const events: JsonObject[] = [];
-      for (const suite of QKD_SUITES) {
-        for (const aead of AEADS) {
-          const { res, events: ops } = await burst(link, port, srv.pin(suite), { suite, aead, records: 7 });
-          assert.equal(res.done, 3, JSON.stringify(ops[0]));
-          for (const op of ops) {
-            assert.equal(op.ok, true, JSON.stringify(op));
-            const t = op.t as Record<string, number>;
-            const hybrid = suite === 'qkd-x25519mlkem768';
-            assert.deepEqual(Object.keys(t), ['connect', 'keygen', 'decap', ...(hybrid ? ['dh'] : []), 'verify', 'qkd', 'kdf', 'fin', 'hs', 'rec', 'total']);
-            assert.ok(t.qkd! > 0);
-            assert.equal(op.recs, 7);
-            assert.equal(op.qkd_n, 4, '1 handshake key + ⌊(7−1)/2⌋ = 3 epoch keys');
-            assert.equal(op.hs_tx, hybrid ? 1298 : 1266);
-            if (!hybrid) assert.equal(op.hs_rx, 6445 + 16 * 3);
-            assert.ok((op.stack as number) <= 64 * 1024);
-          }
-          events.push(...ops);
-        }
-      }
-      await settle();
-      const used = new Set<string>();
-      for (const op of events) {
-        const s = sops.find((o) => o.cr === op.cr)!;
-        assert.ok(s.ok, `${s.err} ${s.msg}`);
-        assert.equal(s.qkdKeyIds[0], op.qkd_id);
-        assert.equal(s.qkdKeyIds.length, op.qkd_n);
-        for (const id of s.qkdKeyIds) {
-          assert.ok(!used.has(id), `key_ID ${id} used twice`);
-          used.add(id);
-        }
-        assert.equal(s.bytesIn, (op.hs_tx as number) + (op.rec_tx as number) + 5);
-      }
-      assert.equal(used.size, 12 * 4);
-      assert.equal(await count(link), 120 - 48, 'the node wiped every key it used');
-      const all = hexOf(ks);
-      for (const e of events) { const j = JSON.stringify(e); for (const h of all) assert.ok(!j.includes(h), 'key bytes in an op event'); }
-      for (const l of lines) for (const h of all) assert.ok(!l.toLowerCase().includes(h), 'key bytes on the console');
-    }),
-  );
-});
+// Both QKD suites × both AEADs (same key_IDs on both ends, each once, key refresh): shared with
+// interop-mbedtls.test.ts, see interop-cases.ts.
+qkdInteropCases(DEFAULT_TARGET);
 
 test('a flipped bit in the node\'s copy of a key fails key confirmation; an unknown key_ID is E_QKD_KEY', async () => {
   const pool = new QkdKeyPairSource();

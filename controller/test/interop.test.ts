@@ -3,11 +3,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { NodeLink, LinkError } from '../drivers/node.js';
 import { VirtualNode } from '../virtual/node.js';
-import { generateServerKeys, type Fault, type ServerKeys } from '../handshake/server.js';
-import { SUITES, AEADS } from '../config/campaign.js';
-import { CLASSICAL_SUITES } from '../handshake/wire.js';
+import { generateServerKeys, type ServerKeys } from '../handshake/server.js';
+import { SUITES } from '../config/campaign.js';
 import type { JsonObject } from '../link/frame.js';
-import { withNode, withServer, burst, handled } from './harness.js';
+import { withNode, withServer, handled } from './harness.js';
+import { DEFAULT_TARGET, classicalInteropCases } from './interop-cases.js';
 
 
 let keys: ServerKeys;
@@ -32,75 +32,9 @@ test('hello reports version, build hash, board profile and suites', async () => 
   });
 });
 
-// The post-quantum suites have their own file (interop-pq.test.ts).
-for (const suite of CLASSICAL_SUITES) {
-  for (const aead of AEADS) {
-    test(`${suite} + ${aead}: node handshakes and records interoperate with the controller`, async () => {
-      await withServer({ keys }, (srv, port, sops) =>
-        withNode(`interop-${suite}-${aead}`.slice(0, 40), async (link) => {
-          const { res, events } = await burst(link, port, srv.pin(suite), { suite, aead });
-          assert.equal(res.done, 3);
-          assert.equal(res.failed, 0);
-          const ops = events.filter((e) => e.ev === 'op');
-          assert.equal(ops.length, 3);
-          for (const op of ops) {
-            assert.equal(op.ok, true, JSON.stringify(op));
-            const t = op.t as Record<string, number>;
-            for (const k of ['connect', 'keygen', 'kdf', 'hs', 'rec', 'total']) assert.ok(t[k]! >= 0, `${k} missing in ${JSON.stringify(t)}`);
-            assert.ok(t.hs! > 0 && t.total! >= t.hs!);
-            assert.ok(suite === 'rsa2048' ? t.encap! > 0 : t.dh! > 0);
-            assert.equal(op.recs, 5);
-            assert.ok((op.hs_tx as number) > 0 && (op.hs_rx as number) > 0);
-            // 5 records of 100 B + 4 B frame + 26 B header/tag, and the close_notify alert
-            assert.ok((op.rec_tx as number) >= 5 * 130 && (op.rec_rx as number) >= 5 * 130);
-            assert.ok((op.heap as number) > 0, 'heap peak measured');
-            assert.ok((op.stack as number) > 0, 'stack high-water measured');
-          }
-          // The server saw the same connections (joined by client_random prefix).
-          await new Promise((r) => setTimeout(r, 50));
-          const crs = new Set(sops.filter((o) => o.ok).map((o) => o.cr));
-          for (const op of ops) assert.ok(crs.has(op.cr as string), `server did not see ${String(op.cr)}`);
-          const sizes = ops.map((o) => o.hs_tx);
-          const expectRsa = suite === 'rsa2048';
-          // rsa2048 sends a 256-byte OAEP ciphertext; ECDHE 65-byte points; x25519 32-byte shares.
-          assert.ok(expectRsa ? (sizes[0] as number) > 300 : (sizes[0] as number) < 300, `hs_tx ${String(sizes[0])}`);
-        }),
-      );
-    });
-  }
-}
-
-const faults: [Fault, string, string][] = [
-  ['tamper', 'x25519', 'E_RECORD'],
-  ['replay', 'ecdhe-p256-ecdsa', 'E_REPLAY'],
-  ['bad-sig', 'x25519', 'E_AUTH'],
-  ['bad-finished', 'rsa2048', 'E_AUTH'],
-  ['wrong-key', 'ecdhe-p256-ecdsa', 'E_AUTH'],
-];
-for (const [fault, suite, code] of faults) {
-  test(`node detects a server fault "${fault}" (${suite}) as ${code}`, async () => {
-    await withServer({ keys, fault }, (srv, port) =>
-      withNode(`interop-fault-${fault}`, async (link) => {
-        const { res, events } = await burst(link, port, srv.pin(suite), { suite, n: 2 });
-        assert.equal(res.failed, 2);
-        for (const op of events) {
-          assert.equal(op.ok, false);
-          assert.equal(op.err, code, JSON.stringify(op));
-        }
-      }),
-    );
-  });
-}
-
-test('a wrong pin fails authentication before any key is used', async () => {
-  await withServer({ keys }, (_srv, port) =>
-    withNode('interop-pin', async (link) => {
-      const { res, events } = await burst(link, port, 'ab'.repeat(32), { suite: 'x25519', n: 1 });
-      assert.equal(res.failed, 1);
-      assert.equal(events[0]!.err, 'E_AUTH');
-    }),
-  );
-});
+// Every classical suite × AEAD (handshake, records, key refresh), the server faults and the wrong pin: shared
+// with interop-mbedtls.test.ts (the same cases against the mbedTLS crypto port), see interop-cases.ts.
+classicalInteropCases(DEFAULT_TARGET);
 
 test('busy, abort, bad arguments and unknown commands are answered with their codes', async () => {
   await withServer({ keys }, (srv, port) =>

@@ -10,6 +10,7 @@ import { haveTool } from '../net/exec.js';
 
 const INSTALL_HINTS: Record<string, string> = {
   'victoria-metrics': 'apt-get install victoria-metrics',
+  'libmbedtls-dev': 'apt-get install libmbedtls-dev (then npm run build:firmware builds firmware/build/qslab-node-mbedtls)',
 };
 
 /**
