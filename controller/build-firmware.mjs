@@ -10,7 +10,8 @@
 // Exit status: 0 built and tested; 1 missing toolchain (the message names the Debian packages), build or
 // test failure.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,6 +66,23 @@ if (make.error || make.status !== 0) fail('firmware build failed (see above)');
 
 const test = spawnSync(join(firmware, 'build', 'qslab-core-test'), [], { stdio: 'inherit' });
 if (test.error || test.status !== 0) fail(`firmware unit tests failed${test.signal ? ` (signal ${test.signal})` : ''}`);
+
+// The virtual firmware image (what `qslab flash` writes to virtual nodes): the container of
+// controller/flash/image.ts (keep in sync): "QSVIMG1\0", build hash (16 bytes ASCII), u32 LE length, u32 0,
+// SHA-256 of the ELF, then the ELF.
+{
+  const bin = join(firmware, 'build', 'qslab-node');
+  const ver = spawnSync(bin, ['--version'], { encoding: 'utf8' });
+  const m = /^qslab-node \S+ build ([0-9a-f]{1,16})$/m.exec(ver.stdout ?? '');
+  if (ver.error || ver.status !== 0 || !m) fail(`${bin} --version did not print "qslab-node <fw> build <hash>"`);
+  const elf = readFileSync(bin);
+  const head = Buffer.alloc(64);
+  head.write('QSVIMG1\0', 0, 'latin1');
+  head.write(m[1], 8, 16, 'latin1');
+  head.writeUInt32LE(elf.length, 24);
+  createHash('sha256').update(elf).digest().copy(head, 32);
+  writeFileSync(join(firmware, 'build', 'qslab-node.qsimg'), Buffer.concat([head, elf]));
+}
 
 // 4. The mbedTLS crypto port (the ESP32 build's), only when its headers and libmbedcrypto are present.
 function haveMbedtls() {

@@ -25,6 +25,9 @@ import { registerQkdCommands } from './qkd/cli.js';
 import { registerNetCommands } from './net/cli.js';
 import { startupClear, ShapeRefused } from './net/state.js';
 import { NetNameError } from './net/exec.js';
+import { flashRig, formatFlashTable } from './flash/flasher.js';
+import { readVirtualImage, type VirtualImage } from './flash/image.js';
+import { NODE_IMAGE, flashDir } from './paths.js';
 
 export const EXIT = { ok: 0, failed: 1, input: 2, internal: 3, sigint: 130, sigterm: 143 } as const;
 
@@ -268,6 +271,41 @@ benchCmd
     } finally {
       await shutDown(ready);
     }
+  });
+
+program
+  .command('flash')
+  .description('write a firmware image to the rig\'s nodes and check that they boot it (hello reports its build hash)')
+  .option('--rig <file>', 'rig file', DEFAULT_RIG)
+  .option('--node <names...>', 'only these nodes (default: all)')
+  .option('--image <file>', 'virtual firmware image (.qsimg, see controller/flash/image.ts)', NODE_IMAGE)
+  .option('--force', 'flash even when a node already reports the image\'s build hash')
+  .option('--flash-dir <dir>', 'root of the virtual nodes\' flash files (<dir>/<rig>/<node>.bin; default $QSLAB_FLASH_DIR or .qslab/flash)')
+  .option('--json', 'JSON output')
+  .addHelpText('after', `
+Virtual nodes are flashed through the emulated ESP32 ROM bootloader on their serial port (921600 baud): sync,
+chip detection, write at 0x10000, MD5 check, reboot. Their flash files persist under .qslab/flash/<rig>/<node>.bin
+(created on first use with the current build); a virtual node whose flash file exists boots from it, also in
+"qslab run" and "qslab rig check". A node already running the image's build is skipped unless --force.
+Serial nodes: the esptool/rpi-ssh flasher is not implemented yet; they are reported as failed (exit 1).
+Exit status: 0 every node flashed or skipped, 1 a node failed, 2 bad input.`)
+  .action(async (opts: { rig: string; node?: string[]; image: string; force?: boolean; flashDir?: string; json?: boolean }) => {
+    const rig = loadRig(resolveUserPath(opts.rig));
+    const known = rig.value.nodes.map((n) => n.name);
+    const unknown = (opts.node ?? []).filter((n) => !known.includes(n));
+    if (unknown.length) throw new UsageError(`--node: no node ${unknown.map((n) => `"${n}"`).join(', ')} in ${rig.file} (nodes: ${known.join(', ')})`);
+    let image: VirtualImage;
+    try {
+      image = readVirtualImage(resolveUserPath(opts.image));
+    } catch (e) {
+      const msg = (e as NodeJS.ErrnoException).code === 'ENOENT' ? `${opts.image} does not exist (run "npm run build:firmware")` : (e as Error).message;
+      throw new UsageError(`--image: ${msg}`);
+    }
+    const dir = opts.flashDir ? resolve(opts.flashDir) : flashDir();
+    const rows = await flashRig({ rig: rig.value, nodes: opts.node, image, force: !!opts.force, flashDir: dir });
+    out(!!opts.json, { rig: rig.value.name, image: { file: resolveUserPath(opts.image), build: image.hash, bytes: image.bytes.length }, flashDir: dir, nodes: rows }, () =>
+      [`flash build ${image.hash} (${show(resolveUserPath(opts.image))}, ${image.bytes.length} bytes) to rig ${rig.value.name}`, formatFlashTable(rows)].join('\n'));
+    process.exitCode = rows.some((r) => r.result === 'failed') ? EXIT.failed : EXIT.ok;
   });
 
 registerQkdCommands(program);

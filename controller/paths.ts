@@ -21,6 +21,18 @@ export const NODE_BINARY = process.env.QSLAB_NODE_BINARY || join(ROOT, 'firmware
 export const NODE_BINARY_MBEDTLS = join(ROOT, 'firmware', 'build', 'qslab-node-mbedtls');
 export const DEFAULT_RIG = join(ROOT, 'rigs', 'virtual.yaml');
 export const DEFAULT_CAMPAIGN = join(ROOT, 'fixtures', 'campaigns', 'quickstart.yaml');
+/**
+ * Virtual nodes' flash files: <dir>/<rig name>/<node>.bin (4 MiB, app image at 0x10000; see flash/image.ts).
+ * $QSLAB_FLASH_DIR overrides the directory. A virtual node whose flash file exists boots from it.
+ */
+export function flashDir(): string {
+  return resolve(process.env.QSLAB_FLASH_DIR || join(ROOT, '.qslab', 'flash'));
+}
+export function virtualFlashFile(rig: string, node: string, dir = flashDir()): string {
+  return join(dir, rig, `${node}.bin`);
+}
+/** The POSIX node firmware as a virtual flash image (written by build-firmware). */
+export const NODE_IMAGE = join(ROOT, 'firmware', 'build', 'qslab-node.qsimg');
 export const REPORTS_DIR = join(ROOT, 'reports', 'out');
 
 export function controllerVersion(): string {

@@ -5,6 +5,8 @@ import { BOARDS } from '../config/rig.js';
 import { NodeLink, LinkError, type Hello } from '../drivers/node.js';
 import { VirtualNode, type VirtualNodeOptions } from '../virtual/node.js';
 import { cleanup } from '../cleanup.js';
+import { existsSync } from 'node:fs';
+import { virtualFlashFile } from '../paths.js';
 
 export interface ReadyNode {
   spec: RigNode;
@@ -18,7 +20,7 @@ export interface NodeFailure {
   error: string;
 }
 
-async function openLink(spec: RigNode, path: string): Promise<{ link: NodeLink; hello: Hello }> {
+export async function openLink(spec: RigNode, path: string): Promise<{ link: NodeLink; hello: Hello }> {
   const link = new NodeLink({ name: spec.name, path, baud: spec.baud });
   await link.open();
   const unregister = cleanup.add(`serial link ${spec.name}`, () => link.close());
@@ -43,18 +45,25 @@ export interface BringUpOptions {
   netns?: (node: string) => string | undefined;
   /** More options per virtual node (power bench: stable pty link, marker routing, pid for the power model). */
   virtual?: (node: string) => Partial<VirtualNodeOptions>;
+  /**
+   * Flash file a virtual node boots from (flash/image.ts). bringUpAll's default: the rig's
+   * <flashDir>/<rig name>/<node>.bin when that file exists (made by `qslab flash`), else none (the built binary).
+   */
+  flashFile?: (node: string) => string | undefined;
 }
 
 export async function bringUp(spec: RigNode, opts: BringUpOptions = {}): Promise<ReadyNode> {
   if (spec.kind === 'virtual') {
     const ns = opts.netns?.(spec.name);
-    const vn = new VirtualNode({ name: spec.name, board: spec.board, baud: spec.baud, pace: spec.pace, ...(ns ? { netns: ns } : {}), ...opts.virtual?.(spec.name) });
+    const flashFile = opts.flashFile?.(spec.name);
+    const vn = new VirtualNode({ name: spec.name, board: spec.board, baud: spec.baud, pace: spec.pace, ...(ns ? { netns: ns } : {}), ...(flashFile ? { flashFile } : {}), ...opts.virtual?.(spec.name) });
     try {
       const path = await vn.start();
       const { link, hello } = await openLink(spec, path);
       return { spec, link, hello, virtual: vn };
     } catch (e) {
       await vn.stop();
+      if (vn.bootProblem && e instanceof Error) e.message = `${spec.name}: ${vn.bootProblem} (reflash it with "qslab flash"); ${e.message}`;
       throw e;
     }
   }
@@ -65,6 +74,12 @@ export async function bringUp(spec: RigNode, opts: BringUpOptions = {}): Promise
 /** Brings all nodes up in parallel; a node that fails is reported, not fatal. */
 export async function bringUpAll(rig: Rig, only?: string[], opts: BringUpOptions = {}): Promise<{ ready: ReadyNode[]; failed: NodeFailure[] }> {
   const specs = rig.nodes.filter((n) => !only || only.includes(n.name));
+  if (!opts.flashFile) {
+    opts = { ...opts, flashFile: (node) => {
+      const f = virtualFlashFile(rig.name, node);
+      return existsSync(f) ? f : undefined;
+    } };
+  }
   const results = await Promise.allSettled(specs.map((s) => bringUp(s, opts)));
   const ready: ReadyNode[] = [];
   const failed: NodeFailure[] = [];

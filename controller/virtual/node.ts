@@ -1,11 +1,15 @@
 // A virtual node: the firmware's POSIX build on its own pseudo-terminal. Only the far end of the wire is
 // emulated; the controller opens the pty path with serialport exactly as it opens /dev/ttyUSB0.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { cleanup } from '../cleanup.js';
 import { NODE_BINARY } from '../paths.js';
 import { spawnInNs } from '../net/netns.js';
+import { readFlashApp } from '../flash/image.js';
+import { PtyEndpoint } from './pty.js';
 
 export interface VirtualNodeOptions {
   name: string;
@@ -21,6 +25,12 @@ export interface VirtualNodeOptions {
   link?: string;
   /** Called with the new process id each time the node boots (power-on). */
   onStart?: (pid: number) => void;
+  /**
+   * Boot from this flash file (see flash/image.ts): at every start() the application image at 0x10000 is read,
+   * checked (magic + SHA-256) and its ELF run instead of `binary`. An erased or damaged image boots like a board
+   * with a bad app: the pty only carries ROM boot lines, hello gets no answer, and `bootProblem` says why.
+   */
+  flashFile?: string;
 }
 
 /** CLOCK_MONOTONIC ns (as the POSIX node stamps) → host ms since the epoch (the meters' time base). */
@@ -36,6 +46,12 @@ export class VirtualNode {
   readonly stderr: string[] = [];
   exitCode: number | null = null;
   exitSignal: NodeJS.Signals | null = null;
+  /** Booting from flashFile: why there is no application (undefined when it booted). */
+  bootProblem?: string;
+  /** Booting from flashFile: the build hash of the image that runs. */
+  bootedHash?: string;
+  private badApp?: PtyEndpoint;
+  private appDir?: string;
 
   constructor(readonly opts: VirtualNodeOptions) {}
 
@@ -49,11 +65,52 @@ export class VirtualNode {
   }
 
   get running(): boolean {
+    if (this.badApp) return this.badApp.plugged;
     return !!this.child && this.exitCode === null && this.exitSignal === null;
   }
 
+  /** Reads the app from the flash file into a private executable; undefined (and bootProblem set) when bad. */
+  private appFromFlash(file: string): string | undefined {
+    const app = readFlashApp(file);
+    this.bootProblem = undefined;
+    this.bootedHash = undefined;
+    if (!app.ok) {
+      this.bootProblem = `no valid application in flash: ${app.reason}`;
+      return undefined;
+    }
+    this.appDir ??= mkdtempSync(join(tmpdir(), `qslab-app-${this.opts.name}-`));
+    const bin = join(this.appDir, `qslab-node-${app.hash}`);
+    rmSync(bin, { force: true });
+    writeFileSync(bin, app.payload);
+    chmodSync(bin, 0o755);
+    this.bootedHash = app.hash;
+    return bin;
+  }
+
+  /** A board whose app does not boot: the ROM prints its boot loop lines, nothing answers the protocol. */
+  private async startBadApp(): Promise<string> {
+    const ep = new PtyEndpoint({ link: this.opts.link, name: `virtual node ${this.opts.name} (no app)` });
+    this.badApp = ep;
+    const path = await ep.start();
+    this.ptyPath = ep.ptyPath;
+    this.unregister?.();
+    this.unregister = cleanup.add(`virtual node ${this.opts.name}`, () => this.stop());
+    const banner = `ets Jun  8 2016 00:22:57\r\n\r\nrst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n` +
+      `E (qslab-virtual) ${this.bootProblem}\r\n`;
+    ep.write(banner);
+    if (process.env.QSLAB_NODE_STDERR) process.stderr.write(`virtual node ${this.opts.name}: ${this.bootProblem}\n`);
+    this.stderr.push(`${this.bootProblem}\n`);
+    return path;
+  }
+
   async start(timeoutMs = 5000): Promise<string> {
-    const bin = this.opts.binary ?? NODE_BINARY;
+    let bin = this.opts.binary ?? NODE_BINARY;
+    this.badApp = undefined;
+    if (this.opts.flashFile) {
+      const app = this.appFromFlash(this.opts.flashFile);
+      if (!app) return this.startBadApp();
+      bin = app;
+    }
     if (!existsSync(bin)) {
       throw new Error(`virtual node binary ${bin} is missing: run "npm run build:firmware" (needs a C compiler and libssl-dev)`);
     }
@@ -126,11 +183,13 @@ export class VirtualNode {
 
   /** Simulates a node dying (power loss): SIGKILL, no goodbye. */
   kill(): void {
+    if (this.badApp) void this.badApp.unplug();
     this.child?.kill('SIGKILL');
   }
 
   /** Power removed: SIGKILL and wait until the process is gone (a relay opening the node's supply). */
   async powerOff(): Promise<void> {
+    if (this.badApp) return this.badApp.unplug();
     if (!this.running) return;
     this.child!.kill('SIGKILL');
     await this.exitedP;
@@ -138,6 +197,18 @@ export class VirtualNode {
 
   async stop(): Promise<void> {
     this.unregister?.();
+    if (this.appDir) {
+      const d = this.appDir;
+      this.appDir = undefined;
+      this.unregister = undefined;
+      await this.stop();
+      rmSync(d, { recursive: true, force: true });
+      return;
+    }
+    if (this.badApp) {
+      await this.badApp.stop();
+      return;
+    }
     if (!this.running) return;
     this.child!.kill('SIGTERM');
     const t = setTimeout(() => this.child?.kill('SIGKILL'), 1500);

@@ -1,0 +1,225 @@
+// Flashing nodes. A Flasher puts a new firmware image on one node and proves it booted (hello reports the
+// image's build hash). VirtualFlasher does it for a virtual node the way esptool does it for an ESP32: the node
+// is powered off, its serial port then carries the ROM UART bootloader (as if GPIO0 were held low at reset:
+// virtual/esp-rom.ts on the node's stable pty link, writing the node's flash file), RomClient syncs, detects the
+// chip, writes the image at the app offset (MD5 verified) and ends with a reboot; the node then boots the new
+// image from its flash file. Serial nodes (esptool / rpi-ssh) are not implemented yet.
+//
+// flashRig() is `qslab flash`: per selected node, bring it up (from its flash file; made on first use from the
+// current build), compare hello's build with the image's, skip when equal (unless force), else flash; nodes in
+// parallel.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { SerialPortStream } from '@serialport/stream';
+import { NodeLinkBinding } from '../drivers/serial-binding.js';
+import type { Rig, RigNode } from '../config/rig.js';
+import { bringUp, openLink, shutDown, type ReadyNode } from '../rig/strategy.js';
+import { VirtualNode } from '../virtual/node.js';
+import { EspRomEmulator } from '../virtual/esp-rom.js';
+import { RomClient } from './rom-protocol.js';
+import { APP_OFFSET, createFlashFile, readFlashApp, makeVirtualImage, readVirtualImage, VIRTUAL_FLASH_SIZE, type VirtualImage } from './image.js';
+import { flashDir as defaultFlashDir, NODE_BINARY, NODE_IMAGE, virtualFlashFile } from '../paths.js';
+
+export const SERIAL_FLASHER_MISSING = 'esptool/rpi-ssh flasher not implemented yet (only virtual nodes can be flashed)';
+
+export interface FlashTarget {
+  spec: RigNode;
+  /** The node's flash file (virtual nodes). */
+  flashFile?: string;
+  /** The node's stable serial path (virtual nodes: the pty link the node and the ROM share). */
+  link?: string;
+  /** The node as it runs now (stopped before flashing). */
+  ready?: ReadyNode;
+}
+
+export interface FlashResult {
+  node: string;
+  before: string | null;
+  after: string;
+  /** Wall time of the whole flash: power off → ROM → write + MD5 → reboot → hello. */
+  ms: number;
+  /** Time of FLASH_BEGIN → last block → MD5 only. */
+  writeMs: number;
+  bytes: number;
+  /** Image bytes per second over writeMs. */
+  bytesPerS: number;
+  baud: number;
+  /** The node after the flash, booted from the new image (the caller shuts it down). */
+  ready: ReadyNode;
+}
+
+export interface Flasher {
+  flash(target: FlashTarget, image: VirtualImage): Promise<FlashResult>;
+}
+
+export interface VirtualFlasherOptions {
+  /** ROM line rate (the emulator paces both directions); default 921600. 0: unpaced. */
+  baud?: number;
+  /** Test hook: fault injection on the ROM emulator before the flasher talks to it. */
+  onRom?: (emu: EspRomEmulator, node: string) => void;
+}
+
+async function openPort(path: string, baudRate: number): Promise<SerialPortStream> {
+  const port = new SerialPortStream({ binding: NodeLinkBinding, path, baudRate, autoOpen: false, hupcl: false });
+  await new Promise<void>((res, rej) => port.open((err) => (err ? rej(err) : res())));
+  port.on('error', () => {}); // the client reports it through its own close listener
+  return port;
+}
+
+async function closePort(port: SerialPortStream): Promise<void> {
+  if (!port.isOpen) return;
+  await new Promise<void>((res) => port.close(() => res()));
+}
+
+export class VirtualFlasher implements Flasher {
+  constructor(readonly opts: VirtualFlasherOptions = {}) {}
+
+  async flash(target: FlashTarget, image: VirtualImage): Promise<FlashResult> {
+    const { spec, flashFile, link } = target;
+    if (spec.kind !== 'virtual') throw new Error(`${spec.name}: ${SERIAL_FLASHER_MISSING}`);
+    if (!flashFile || !link) throw new Error(`${spec.name}: a virtual node needs a flash file and a stable pty link to be flashed`);
+    const baud = this.opts.baud ?? 921600;
+    const t0 = performance.now();
+    const before = target.ready?.hello.build ?? null;
+    // Power off; the ROM bootloader comes up on the same serial port (GPIO0 low at reset).
+    if (target.ready) {
+      await target.ready.link.close();
+      await target.ready.virtual?.stop();
+    }
+    const emu = new EspRomEmulator({ flashFile, flashSize: VIRTUAL_FLASH_SIZE, chip: 'ESP32', baud, link, name: `esp-rom ${spec.name}` });
+    this.opts.onRom?.(emu, spec.name);
+    let writeMs = 0;
+    try {
+      const path = await emu.start();
+      const port = await openPort(path, baud || 115200);
+      const client = new RomClient(port, { port: `${spec.name} (${path})` });
+      try {
+        await client.sync();
+        await client.detectChip('ESP32');
+        await client.spiAttach();
+        await client.spiSetParams(VIRTUAL_FLASH_SIZE);
+        const w0 = performance.now();
+        await client.writeFlash(image.bytes, APP_OFFSET);
+        writeMs = performance.now() - w0;
+        await client.flashEnd(true);
+      } finally {
+        client.detach();
+        await closePort(port);
+      }
+    } catch (e) {
+      if (e instanceof Error) e.message = `${spec.name}: flashing failed: ${e.message}`;
+      throw e;
+    } finally {
+      await emu.stop();
+    }
+    // Reset: the node boots the new application from its flash file.
+    const vn = new VirtualNode({ name: spec.name, board: spec.board, baud: spec.baud, pace: spec.pace, flashFile, link });
+    let ready: ReadyNode;
+    try {
+      const p = await vn.start();
+      const { link: nl, hello } = await openLink(spec, p);
+      ready = { spec, link: nl, hello, virtual: vn };
+    } catch (e) {
+      await vn.stop();
+      const why = vn.bootProblem ? `${vn.bootProblem}; ` : '';
+      throw new Error(`${spec.name}: flashed, but the node did not come up: ${why}${(e as Error).message}`);
+    }
+    if (ready.hello.build !== image.hash) {
+      await shutDown([ready]);
+      throw new Error(`${spec.name}: flashed build ${image.hash}, but the node reports build ${ready.hello.build}`);
+    }
+    return {
+      node: spec.name, before, after: ready.hello.build, ms: performance.now() - t0, writeMs, bytes: image.bytes.length,
+      bytesPerS: writeMs > 0 ? image.bytes.length / (writeMs / 1000) : 0, baud, ready,
+    };
+  }
+}
+
+export interface FlashRow {
+  node: string;
+  kind: string;
+  result: 'flashed' | 'skipped' | 'failed';
+  before: string | null;
+  after: string | null;
+  ms: number;
+  bytes?: number;
+  bytesPerS?: number;
+  error?: string;
+}
+
+export interface FlashRigOptions {
+  rig: Rig;
+  nodes?: string[];
+  image: VirtualImage;
+  force?: boolean;
+  /** Root of the flash files (<dir>/<rig>/<node>.bin); default paths.flashDir(). */
+  flashDir?: string;
+  flasher?: VirtualFlasherOptions;
+}
+
+/** The image a fresh flash file starts with: the current build (qslab-node.qsimg, else made from the binary). */
+export function initialImage(): VirtualImage {
+  return existsSync(NODE_IMAGE) ? readVirtualImage(NODE_IMAGE) : makeVirtualImage(NODE_BINARY);
+}
+
+/** Flash file + stable link of a virtual node, the flash file created (erased + current build) on first use. */
+export function ensureVirtualFlash(rig: string, node: string, dir = defaultFlashDir()): { flashFile: string; link: string } {
+  const flashFile = virtualFlashFile(rig, node, dir);
+  if (!existsSync(flashFile)) {
+    mkdirSync(join(dir, rig), { recursive: true });
+    createFlashFile(flashFile, initialImage());
+  }
+  return { flashFile, link: join(dir, rig, `${node}.tty`) };
+}
+
+async function flashOne(spec: RigNode, o: FlashRigOptions): Promise<FlashRow> {
+  const t0 = performance.now();
+  const row = (r: Omit<FlashRow, 'node' | 'kind' | 'ms'>): FlashRow => ({ node: spec.name, kind: spec.kind, ms: Math.round(performance.now() - t0), ...r });
+  if (spec.kind !== 'virtual') return row({ result: 'failed', before: null, after: null, error: SERIAL_FLASHER_MISSING });
+  let target: FlashTarget;
+  try {
+    const { flashFile, link } = ensureVirtualFlash(o.rig.name, spec.name, o.flashDir);
+    target = { spec, flashFile, link };
+  } catch (e) {
+    return row({ result: 'failed', before: null, after: null, error: (e as Error).message });
+  }
+  // A bad app (erased or damaged image) gets no hello: flashing is how it is recovered, no need to wait for it.
+  const app = readFlashApp(target.flashFile!);
+  let bootError = app.ok ? undefined : app.reason;
+  if (app.ok) {
+    try {
+      target.ready = await bringUp(spec, { flashFile: () => target.flashFile, virtual: () => ({ link: target.link }) });
+    } catch (e) {
+      bootError = (e as Error).message;
+    }
+  }
+  const before = target.ready?.hello.build ?? null;
+  if (target.ready && before === o.image.hash && !o.force) {
+    await shutDown([target.ready]);
+    return row({ result: 'skipped', before, after: before });
+  }
+  try {
+    const r = await new VirtualFlasher(o.flasher).flash(target, o.image);
+    await shutDown([r.ready]);
+    return row({ result: 'flashed', before, after: r.after, bytes: r.bytes, bytesPerS: Math.round(r.bytesPerS) });
+  } catch (e) {
+    if (target.ready) await shutDown([target.ready]);
+    const msg = (e as Error).message;
+    return row({ result: 'failed', before, after: null, error: bootError ? `${msg} (before flashing: ${bootError})` : msg });
+  }
+}
+
+/** `qslab flash`: every selected node in parallel. */
+export async function flashRig(o: FlashRigOptions): Promise<FlashRow[]> {
+  const specs = o.rig.nodes.filter((n) => !o.nodes?.length || o.nodes.includes(n.name));
+  return Promise.all(specs.map((s) => flashOne(s, o)));
+}
+
+export function formatFlashTable(rows: FlashRow[]): string {
+  const lines = [`${'node'.padEnd(14)} ${'before'.padEnd(16)}    ${'after'.padEnd(16)} ${'time'.padStart(8)}  result`];
+  for (const r of rows) {
+    const rate = r.bytesPerS ? `  ${(r.bytes! / 1024).toFixed(0)} KiB at ${(r.bytesPerS / 1024).toFixed(1)} KiB/s` : '';
+    lines.push(`${r.node.padEnd(14)} ${(r.before ?? '-').padEnd(16)} -> ${(r.after ?? '-').padEnd(16)} ${`${(r.ms / 1000).toFixed(1)} s`.padStart(8)}  ${r.result}${rate}${r.error ? `: ${r.error}` : ''}`);
+  }
+  return lines.join('\n');
+}
