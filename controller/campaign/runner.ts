@@ -153,6 +153,10 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
   const unknown = wanted.filter((n) => !rig.nodes.some((r) => r.name === n));
   if (unknown.length) throw new Error(`${o.campaign.file}: nodes: ${unknown.join(', ')} not in rig ${o.rig.file} (it has ${rig.nodes.map((n) => n.name).join(', ')})`);
 
+  if (c.require_build !== undefined && typeof c.require_build !== 'string') {
+    const unknownReq = Object.keys(c.require_build).filter((k) => !wanted.includes(k));
+    if (unknownReq.length) throw new ConfigError(o.campaign.file, [`require_build: ${unknownReq.join(', ')} not among this campaign's nodes (${wanted.join(', ')}). Fix: use node names from the rig`]);
+  }
   const shaped = c.profiles.filter((p) => p !== 'loopback');
   let profiles = new Map<string, LinkProfile>();
   if (shaped.length) {
@@ -263,6 +267,16 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
 
     const pb = power;
     const up = await bringUpAll(rig, wanted, { netns: (name) => nets?.nets.get(name)?.ns, ...(pb ? { virtual: (name: string) => pb.virtualHooks(name) } : {}) });
+    if (c.require_build !== undefined) {
+      const req = c.require_build;
+      for (const n of [...up.ready]) {
+        const want = typeof req === 'string' ? req : req[n.spec.name];
+        if (!want || n.hello.build === want) continue;
+        up.ready.splice(up.ready.indexOf(n), 1);
+        await shutDown([n]);
+        up.failed.push({ spec: n.spec, error: `runs build ${n.hello.build}, the campaign requires ${want}. Fix: qslab flash --rig ${o.rig.file} --node ${n.spec.name} (with the image of that build), or change require_build` });
+      }
+    }
     nodes = up.ready;
     for (const n of up.ready) summary.nodes.push({ name: n.spec.name, board: n.spec.board, build: n.hello.build, fw: n.hello.fw, ok: true });
     for (const f of up.failed) {

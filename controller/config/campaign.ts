@@ -39,6 +39,14 @@ export const campaignSchema = z.strictObject({
       baseline_s: z.number().min(0.05).max(600).optional(),
     })
     .default({ target_rel_err: 0.05, max_ops: 3000 }),
+  // Firmware the campaign needs (build hash as `hello` reports it, 16 hex digits): one for all nodes or one per
+  // node. A node on another build is not used (its cells fail with the fix: `qslab flash`).
+  require_build: z
+    .union([
+      z.string().regex(/^[0-9a-f]{16}$/, 'a build hash is 16 lower-case hex digits, as `qslab rig check` prints it'),
+      z.record(z.string(), z.string().regex(/^[0-9a-f]{16}$/, 'a build hash is 16 lower-case hex digits, as `qslab rig check` prints it')),
+    ])
+    .optional(),
   // Who shapes virtual nodes' links: auto = the kernel when running as root (a namespace + veth per node, tc/nft,
   // the relay covering the rest), else the userspace relay; relay / kernel force one.
   shaper: z.enum(['auto', 'relay', 'kernel']).default('auto'),
