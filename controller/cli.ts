@@ -14,7 +14,7 @@ import { runCampaign, type Sink } from './campaign/runner.js';
 import { writeReport } from './report/report.js';
 import { bringUpAll, shutDown } from './rig/strategy.js';
 import { resolve, join, basename } from 'node:path';
-import { readdirSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
 import { PQC_ALGS, readAcvp, type KatResult, type PqcAlg } from './pqc/kat.js';
 import { PqcTool } from './pqc/tool.js';
 import { runMlkemKat } from './pqc/kat-mlkem.js';
@@ -27,6 +27,7 @@ import { startupClear, ShapeRefused } from './net/state.js';
 import { NetNameError } from './net/exec.js';
 import { flashRig, formatFlashTable } from './flash/flasher.js';
 import { readVirtualImage, type VirtualImage } from './flash/image.js';
+import { looksLikeEspImage, readEspImage, type EspAppImage } from './flash/esptool.js';
 import { NODE_IMAGE, flashDir } from './paths.js';
 
 export const EXIT = { ok: 0, failed: 1, input: 2, internal: 3, sigint: 130, sigterm: 143 } as const;
@@ -278,7 +279,9 @@ program
   .description('write a firmware image to the rig\'s nodes and check that they boot it (hello reports its build hash)')
   .option('--rig <file>', 'rig file', DEFAULT_RIG)
   .option('--node <names...>', 'only these nodes (default: all)')
-  .option('--image <file>', 'virtual firmware image (.qsimg, see controller/flash/image.ts)', NODE_IMAGE)
+  .option('--image <file>', 'firmware image: .qsimg for virtual nodes (controller/flash/image.ts), ESP-IDF app .bin for serial ESP32 nodes (controller/flash/esptool.ts)', NODE_IMAGE)
+  .option('--reset <mode>', 'serial ESP32 nodes: auto (DTR/RTS reset into the ROM bootloader) or none (board already in download mode)', 'auto')
+  .option('--baud <rate>', 'serial ESP32 nodes: line rate while writing (CHANGE_BAUDRATE after sync)', '460800')
   .option('--force', 'flash even when a node already reports the image\'s build hash')
   .option('--flash-dir <dir>', 'root of the virtual nodes\' flash files (<dir>/<rig>/<node>.bin; default $QSLAB_FLASH_DIR or .qslab/flash)')
   .option('--json', 'JSON output')
@@ -287,24 +290,39 @@ Virtual nodes are flashed through the emulated ESP32 ROM bootloader on their ser
 chip detection, write at 0x10000, MD5 check, reboot. Their flash files persist under .qslab/flash/<rig>/<node>.bin
 (created on first use with the current build); a virtual node whose flash file exists boots from it, also in
 "qslab run" and "qslab rig check". A node already running the image's build is skipped unless --force.
-Serial nodes: the esptool/rpi-ssh flasher is not implemented yet; they are reported as failed (exit 1).
+Serial ESP32/ESP32-S3 nodes are flashed on their port: DTR/RTS auto-reset into the ROM bootloader (--reset none:
+hold BOOT and tap EN yourself), sync, chip check, write of the ESP-IDF app .bin at 0x10000 (--baud), MD5 check,
+reboot, then hello; skipped when the image's esp_app_desc_t.version (the qslab build hash) matches hello's build.
+Serial Raspberry Pi nodes: the rpi-ssh flasher is not implemented yet; they are reported as failed (exit 1).
 Exit status: 0 every node flashed or skipped, 1 a node failed, 2 bad input.`)
-  .action(async (opts: { rig: string; node?: string[]; image: string; force?: boolean; flashDir?: string; json?: boolean }) => {
+  .action(async (opts: { rig: string; node?: string[]; image: string; reset: string; baud: string; force?: boolean; flashDir?: string; json?: boolean }) => {
     const rig = loadRig(resolveUserPath(opts.rig));
     const known = rig.value.nodes.map((n) => n.name);
     const unknown = (opts.node ?? []).filter((n) => !known.includes(n));
     if (unknown.length) throw new UsageError(`--node: no node ${unknown.map((n) => `"${n}"`).join(', ')} in ${rig.file} (nodes: ${known.join(', ')})`);
-    let image: VirtualImage;
+    if (opts.reset !== 'auto' && opts.reset !== 'none') throw new UsageError(`--reset: "${opts.reset}" is not auto or none`);
+    const baud = Number(opts.baud);
+    if (!Number.isInteger(baud) || baud < 9600 || baud > 4_000_000) throw new UsageError(`--baud: "${opts.baud}" is not a baud rate (9600..4000000)`);
+    let image: VirtualImage | EspAppImage;
     try {
-      image = readVirtualImage(resolveUserPath(opts.image));
+      const file = resolveUserPath(opts.image);
+      const head = Buffer.alloc(1);
+      const fd = openSync(file, 'r');
+      try {
+        readSync(fd, head, 0, 1, 0);
+      } finally {
+        closeSync(fd);
+      }
+      image = looksLikeEspImage(head) ? readEspImage(file) : readVirtualImage(file);
     } catch (e) {
       const msg = (e as NodeJS.ErrnoException).code === 'ENOENT' ? `${opts.image} does not exist (run "npm run build:firmware")` : (e as Error).message;
       throw new UsageError(`--image: ${msg}`);
     }
     const dir = opts.flashDir ? resolve(opts.flashDir) : flashDir();
-    const rows = await flashRig({ rig: rig.value, nodes: opts.node, image, force: !!opts.force, flashDir: dir });
+    const esptool = { reset: opts.reset as 'auto' | 'none', baud, onNote: (m: string) => console.error(`note: ${m}`) };
+    const rows = await flashRig({ rig: rig.value, nodes: opts.node, image, force: !!opts.force, flashDir: dir, esptool });
     out(!!opts.json, { rig: rig.value.name, image: { file: resolveUserPath(opts.image), build: image.hash, bytes: image.bytes.length }, flashDir: dir, nodes: rows }, () =>
-      [`flash build ${image.hash} (${show(resolveUserPath(opts.image))}, ${image.bytes.length} bytes) to rig ${rig.value.name}`, formatFlashTable(rows)].join('\n'));
+      [`flash build ${image.hash ?? '(no build hash in image)'} (${show(resolveUserPath(opts.image))}, ${image.bytes.length} bytes) to rig ${rig.value.name}`, formatFlashTable(rows)].join('\n'));
     process.exitCode = rows.some((r) => r.result === 'failed') ? EXIT.failed : EXIT.ok;
   });
 

@@ -3,7 +3,9 @@
 // is powered off, its serial port then carries the ROM UART bootloader (as if GPIO0 were held low at reset:
 // virtual/esp-rom.ts on the node's stable pty link, writing the node's flash file), RomClient syncs, detects the
 // chip, writes the image at the app offset (MD5 verified) and ends with a reboot; the node then boots the new
-// image from its flash file. Serial nodes (esptool / rpi-ssh) are not implemented yet.
+// image from its flash file. Serial ESP32/ESP32-S3 nodes are flashed by EsptoolFlasher (flash/esptool.ts: DTR/RTS
+// auto-reset, the same RomClient, an ESP-IDF app image at 0x10000), then their link is reopened and hello checked;
+// serial Raspberry Pi nodes (rpi-ssh) are not implemented yet.
 //
 // flashRig() is `qslab flash`: per selected node, bring it up (from its flash file; made on first use from the
 // current build), compare hello's build with the image's, skip when equal (unless force), else flash; nodes in
@@ -18,9 +20,15 @@ import { VirtualNode } from '../virtual/node.js';
 import { EspRomEmulator } from '../virtual/esp-rom.js';
 import { RomClient } from './rom-protocol.js';
 import { APP_OFFSET, createFlashFile, readFlashApp, makeVirtualImage, readVirtualImage, VIRTUAL_FLASH_SIZE, type VirtualImage } from './image.js';
+import { EsptoolFlasher, BOARD_CHIP, type EspAppImage, type EsptoolOptions } from './esptool.js';
 import { flashDir as defaultFlashDir, NODE_BINARY, NODE_IMAGE, virtualFlashFile } from '../paths.js';
 
 export const SERIAL_FLASHER_MISSING = 'esptool/rpi-ssh flasher not implemented yet (only virtual nodes can be flashed)';
+export const RPI_FLASHER_MISSING = 'rpi-ssh flasher not implemented yet (serial Raspberry Pi nodes cannot be flashed)';
+
+export function isEspImage(image: VirtualImage | EspAppImage): image is EspAppImage {
+  return (image as EspAppImage).format === 'esp-idf';
+}
 
 export interface FlashTarget {
   spec: RigNode;
@@ -150,11 +158,14 @@ export interface FlashRow {
 export interface FlashRigOptions {
   rig: Rig;
   nodes?: string[];
-  image: VirtualImage;
+  /** A .qsimg for virtual nodes, an ESP-IDF app image (.bin) for serial ESP32 nodes. */
+  image: VirtualImage | EspAppImage;
   force?: boolean;
   /** Root of the flash files (<dir>/<rig>/<node>.bin); default paths.flashDir(). */
   flashDir?: string;
   flasher?: VirtualFlasherOptions;
+  /** Serial ESP32 nodes (reset mode, write baud, notes). */
+  esptool?: EsptoolOptions;
 }
 
 /** The image a fresh flash file starts with: the current build (qslab-node.qsimg, else made from the binary). */
@@ -175,7 +186,9 @@ export function ensureVirtualFlash(rig: string, node: string, dir = defaultFlash
 async function flashOne(spec: RigNode, o: FlashRigOptions): Promise<FlashRow> {
   const t0 = performance.now();
   const row = (r: Omit<FlashRow, 'node' | 'kind' | 'ms'>): FlashRow => ({ node: spec.name, kind: spec.kind, ms: Math.round(performance.now() - t0), ...r });
-  if (spec.kind !== 'virtual') return row({ result: 'failed', before: null, after: null, error: SERIAL_FLASHER_MISSING });
+  if (spec.kind === 'serial') return flashSerial(spec, o, row);
+  const image = o.image;
+  if (isEspImage(image)) return row({ result: 'failed', before: null, after: null, error: 'an ESP-IDF app image (.bin) cannot run on a virtual node: pass the .qsimg (qslab-node.qsimg) with --image' });
   let target: FlashTarget;
   try {
     const { flashFile, link } = ensureVirtualFlash(o.rig.name, spec.name, o.flashDir);
@@ -194,18 +207,59 @@ async function flashOne(spec: RigNode, o: FlashRigOptions): Promise<FlashRow> {
     }
   }
   const before = target.ready?.hello.build ?? null;
-  if (target.ready && before === o.image.hash && !o.force) {
+  if (target.ready && before === image.hash && !o.force) {
     await shutDown([target.ready]);
     return row({ result: 'skipped', before, after: before });
   }
   try {
-    const r = await new VirtualFlasher(o.flasher).flash(target, o.image);
+    const r = await new VirtualFlasher(o.flasher).flash(target, image);
     await shutDown([r.ready]);
     return row({ result: 'flashed', before, after: r.after, bytes: r.bytes, bytesPerS: Math.round(r.bytesPerS) });
   } catch (e) {
     if (target.ready) await shutDown([target.ready]);
     const msg = (e as Error).message;
     return row({ result: 'failed', before, after: null, error: bootError ? `${msg} (before flashing: ${bootError})` : msg });
+  }
+}
+
+type RowFn = (r: Omit<FlashRow, 'node' | 'kind' | 'ms'>) => FlashRow;
+
+/**
+ * A serial node: rpi boards are refused; ESP32 boards need an ESP-IDF app image. hello before (skip when it reports
+ * the image's build hash, unless force; an image without a hash is always flashed), close the link, EsptoolFlasher
+ * on spec.port, reopen the link and check hello (build compared when the image carries a hash).
+ */
+async function flashSerial(spec: Extract<RigNode, { kind: 'serial' }>, o: FlashRigOptions, row: RowFn): Promise<FlashRow> {
+  if (!BOARD_CHIP[spec.board]) return row({ result: 'failed', before: null, after: null, error: RPI_FLASHER_MISSING });
+  const image = o.image;
+  if (!isEspImage(image)) {
+    return row({ result: 'failed', before: null, after: null, error: `a serial ${spec.board} node needs an ESP-IDF app image (.bin, magic 0xE9) built from firmware/ports/esp32, not a .qsimg (virtual nodes only): pass it with --image` });
+  }
+  let before: string | null = null;
+  let bootError: string | undefined;
+  try {
+    const ready = await bringUp(spec);
+    before = ready.hello.build;
+    await shutDown([ready]);
+  } catch (e) {
+    bootError = (e as Error).message;
+  }
+  if (before !== null && image.hash !== null && before === image.hash && !o.force) return row({ result: 'skipped', before, after: before });
+  try {
+    const r = await new EsptoolFlasher(o.esptool).write({ name: spec.name, board: spec.board, port: spec.port }, image);
+    let after: string;
+    try {
+      const { link, hello } = await openLink(spec, spec.port);
+      after = hello.build;
+      await link.close();
+    } catch (e) {
+      throw new Error(`${spec.name}: flashed (MD5 ok), but the node did not come up: ${(e as Error).message}`);
+    }
+    if (image.hash !== null && after !== image.hash) throw new Error(`${spec.name}: flashed build ${image.hash}, but the node reports build ${after}`);
+    return row({ result: 'flashed', before, after, bytes: r.bytes, bytesPerS: Math.round(r.bytesPerS) });
+  } catch (e) {
+    const msg = (e as Error).message;
+    return row({ result: 'failed', before, after: null, error: bootError && before === null ? `${msg} (before flashing: ${bootError})` : msg });
   }
 }
 
