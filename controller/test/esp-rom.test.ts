@@ -15,18 +15,12 @@ import { SerialPortStream } from '@serialport/stream';
 import { NodeLinkBinding } from '../drivers/serial-binding.js';
 import { RomClient, RomError, ROM_CMD, ROM_ERROR, payloads, type RomClientOptions } from '../flash/rom-protocol.js';
 import { EspRomEmulator, type EspRomOptions } from '../virtual/esp-rom.js';
+import { Rng } from '../net/relay-rng.js';
 
-/** Small deterministic PRNG (xorshift32) for test data. */
+/** Deterministic test data from the project's seeded generator. */
 function seededRandom(seed: number): () => number {
-  let x = (seed * 2654435761) >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'qslab-esp-rom-'));

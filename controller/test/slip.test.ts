@@ -8,18 +8,12 @@ import { SlipDecoder, slipEncode, type SlipProblem } from '../flash/slip.js';
 import {
   buildCommand, buildResponse, parseCommand, parseResponse, payloads, romChecksum, ROM_CMD, SYNC_PAYLOAD,
 } from '../flash/rom-protocol.js';
+import { Rng } from '../net/relay-rng.js';
 
-/** Small deterministic PRNG (xorshift32) for test data. */
+/** Deterministic test data from the project's seeded generator. */
 function seededRandom(seed: number): () => number {
-  let x = (seed * 2654435761) >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 function decodeAll(chunks: Buffer[], maxFrame?: number) {

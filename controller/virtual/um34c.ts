@@ -3,25 +3,13 @@
 // request arrives, quantized like the meter (10 mV / 1 mA; UM25C 1 mV / 0.1 mA). The other single-byte commands
 // change the display state harmlessly. Test hooks corrupt the next answer to exercise the driver's checks.
 import { hostNow } from '../drivers/meter.js';
-import { UM_CMD, UM_FRAME_LEN, UM_MODEL_IDS, UM_SCALE, um34cChecksum, type UmModel } from '../drivers/meter-um34c.js';
+import { UM_CMD, UM_FRAME_LEN, UM_MODEL_IDS, UM_SCALE, um34cChecksum, type UmFrame, type UmModel } from '../drivers/meter-um34c.js';
 import { PtyEndpoint } from './pty.js';
 
 export type ReadingSource = (tMs: number) => { v: number; a: number };
 
-export interface UmFields {
-  volts: number;
-  amps: number;
-  tempC: number;
-  group: number;
-  groups: { mAh: number; mWh: number }[];
-  dPlusV: number;
-  dMinusV: number;
-  chargeMode: number;
-  record: { mAh: number; mWh: number; thresholdA: number; seconds: number; active: boolean };
-  screenTimeoutMin: number;
-  backlight: number;
-  screen: number;
-}
+/** What the emulator encodes: a parsed frame minus what the meter derives itself (power, °F, load resistance). */
+export type UmFields = Omit<UmFrame, 'model' | 'watts' | 'tempF' | 'resistanceOhm'>;
 
 /** The meter's own encoding of one reading (what its firmware would send). */
 export function buildUmFrame(model: UmModel, f: UmFields): Buffer {
