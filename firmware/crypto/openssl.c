@@ -336,24 +336,10 @@ int qs_rsa_oaep_encrypt(const uint8_t *spki, size_t spki_len, const uint8_t *msg
 
 void qs_crypto_warmup(void)
 {
-    uint8_t buf[512], out[512], k[32] = { 1 }, pub[65], pub2[65], z[32], tag[16], nonce[12] = { 0 };
+    uint8_t buf[512], out[512], k[32] = { 1 }, pub[65], pub2[65], z[32];
     size_t n;
     qs_kex *a = NULL, *b = NULL;
-    qs_crypto_random(buf, 64);
-    qs_sha256(buf, 64, out);
-    qs_hmac_sha256(k, 32, buf, 64, out);
-    for (int alg = QS_AEAD_AES256GCM; alg <= QS_AEAD_CHACHA20POLY1305; alg++) {
-        qs_aead *x = qs_aead_new(alg, k);
-        if (x) {
-            qs_aead_seal(x, nonce, buf, 10, buf, 64, out, tag);
-            qs_aead_open(x, nonce, buf, 10, out, 64, tag, out + 64);
-            qs_aead_free(x);
-        }
-    }
-    if (qs_x25519_keygen(&a, pub) == QS_OK && qs_x25519_keygen(&b, pub2) == QS_OK) qs_x25519_derive(a, pub2, z);
-    qs_kex_free(a);
-    qs_kex_free(b);
-    a = b = NULL;
+    qs_warmup_common();
     if (qs_p256_keygen(&a, pub) == QS_OK && qs_p256_keygen(&b, pub2) == QS_OK) qs_p256_derive(a, pub2, z);
     /* ECDSA: sign with a fresh key, verify through the port. */
     if (a) {

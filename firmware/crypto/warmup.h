@@ -32,4 +32,30 @@ static const uint8_t WARM_RSA_SPKI[] = {
       0x91, 0x02, 0x03, 0x01, 0x00, 0x01
 };
 
+#include "../core/crypto_port.h"
+#include "../core/qs.h"
+
+/* The part of the warm-up that only needs the port's own API: random, SHA-256, HMAC, both AEADs, X25519. */
+static inline void qs_warmup_common(void)
+{
+    uint8_t buf[128], out[128], k[32] = { 1 }, pub[65], pub2[65], z[32], tag[16], nonce[12] = { 0 };
+    qs_kex *a = NULL, *b = NULL;
+    qs_crypto_random(buf, 64);
+    qs_sha256(buf, 64, out);
+    qs_hmac_sha256(k, 32, buf, 64, out);
+    for (int alg = QS_AEAD_AES256GCM; alg <= QS_AEAD_CHACHA20POLY1305; alg++) {
+        qs_aead *x = qs_aead_new(alg, k);
+        if (x) {
+            qs_aead_seal(x, nonce, buf, 10, buf, 64, out, tag);
+            qs_aead_open(x, nonce, buf, 10, out, 64, tag, out + 64);
+            qs_aead_free(x);
+        }
+    }
+    if (qs_x25519_keygen(&a, pub) == QS_OK && qs_x25519_keygen(&b, pub2) == QS_OK) qs_x25519_derive(a, pub2, z);
+    qs_kex_free(a);
+    qs_kex_free(b);
+    qs_wipe(z, sizeof z);
+    qs_wipe(out, sizeof out);
+}
+
 #endif

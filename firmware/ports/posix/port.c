@@ -127,57 +127,7 @@ void qs_port_reset(void)
     if (qs_posix_reset_hook) qs_posix_reset_hook();
 }
 
-/* ---- heap accounting ------------------------------------------------------------------------------------- */
-typedef union {
-    max_align_t align;
-    size_t n;
-} heap_hdr;
-
-static atomic_size_t h_cur, h_peak;
-
-static void heap_add(size_t n)
-{
-    size_t cur = atomic_fetch_add(&h_cur, n) + n;
-    size_t pk = atomic_load(&h_peak);
-    while (cur > pk && !atomic_compare_exchange_weak(&h_peak, &pk, cur)) {}
-}
-
-void *qs_malloc(size_t n)
-{
-    if (n > SIZE_MAX - sizeof(heap_hdr)) return NULL;
-    heap_hdr *h = malloc(sizeof(heap_hdr) + n);
-    if (!h) return NULL;
-    h->n = n;
-    heap_add(n);
-    return h + 1;
-}
-
-void qs_free(void *p)
-{
-    if (!p) return;
-    heap_hdr *h = (heap_hdr *)p - 1;
-    atomic_fetch_sub(&h_cur, h->n);
-    free(h);
-}
-
-void *qs_realloc(void *p, size_t n)
-{
-    if (!p) return qs_malloc(n);
-    if (n == 0) { qs_free(p); return NULL; }
-    if (n > SIZE_MAX - sizeof(heap_hdr)) return NULL;
-    heap_hdr *h = (heap_hdr *)p - 1;
-    size_t old = h->n;
-    heap_hdr *nh = realloc(h, sizeof(heap_hdr) + n);
-    if (!nh) return NULL;
-    nh->n = n;
-    if (n > old) heap_add(n - old);
-    else atomic_fetch_sub(&h_cur, old - n);
-    return nh + 1;
-}
-
-size_t qs_heap_current(void) { return atomic_load(&h_cur); }
-size_t qs_heap_peak(void) { return atomic_load(&h_peak); }
-void qs_heap_reset_peak(void) { atomic_store(&h_peak, atomic_load(&h_cur)); }
+/* ---- heap accounting: firmware/ports/heap_count.c (shared with the ESP32 port) -------------------------------- */
 
 /* ---- serial: TX ring buffer drained by a (pacing) thread, like a UART driver ------------------------------ */
 static struct {
