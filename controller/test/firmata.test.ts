@@ -1,5 +1,6 @@
 // The Firmata board path end to end: johnny-five + firmata-io on our serialport 13 stack, over a real pty, against
 // the virtual StandardFirmata Uno. Pin levels are the ones the virtual board's pins present electrically.
+import { until } from './harness.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FirmataBoard, FirmataError, SysexFramer, five, type FirmataFrameError } from '../drivers/firmata.js';
@@ -10,13 +11,6 @@ import { VirtualFirmataBoard, VirtualIna, MODE, type PinLevel, type PowerSource,
 import { PtyEndpoint } from '../virtual/pty.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, cond: () => boolean, timeoutMs = 1000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
-}
 
 interface Seen { pin: number; level: PinLevel; t: number }
 interface Rig { vb: VirtualFirmataBoard; fb: FirmataBoard; seen: Seen[]; levels(pin: number, from?: number): PinLevel[] }
@@ -74,11 +68,11 @@ test('active-low relay on a stock board: init never drives LOW, on/off/powerCycl
   assert.deepEqual(levels(7, mark), [1], 'init went straight to the rest level');
   assert.equal(relay.state, 'off');
   relay.on();
-  await until('relay on', () => vb.level(7) === 0);
+  await until(() => vb.level(7) === 0, 1000, 'relay on', 2);
   relay.off();
-  await until('relay off', () => vb.level(7) === 1);
+  await until(() => vb.level(7) === 1, 1000, 'relay off', 2);
   await relay.powerCycle(100);
-  await until('relay back on', () => vb.level(7) === 0);
+  await until(() => vb.level(7) === 0, 1000, 'relay back on', 2);
   assert.deepEqual(levels(7, mark), [1, 0, 1, 0]); // on, off (the powerCycle's off found it off already), on
   const last = seen.filter((s) => s.pin === 7).slice(-2);
   const offMs = last[1]!.t - last[0]!.t;
@@ -100,7 +94,7 @@ test('active-low relay from high-Z inputs: init never shows LOW, while johnny-fi
   const mark = seen.length;
   fb.io.pinMode(8, fb.io.MODES.OUTPUT);
   new five.Relay({ pin: 8, type: 'NC', board: fb.board }).open();
-  await until('naive relay settled', () => vb.level(8) === 1);
+  await until(() => vb.level(8) === 1, 1000, 'naive relay settled', 2);
   assert.deepEqual(levels(8, mark), [0, 1], 'the recorder sees the glitch init() avoids');
 });
 
@@ -117,9 +111,9 @@ test('relay wiring: NO/NC × active-high/low give the documented levels and rest
     await r.init();
     assert.equal(r.state, c.init, `pin ${c.pin} rest state`);
     r.on();
-    await until(`pin ${c.pin} on`, () => vb.level(c.pin) === c.on);
+    await until(() => vb.level(c.pin) === c.on, 1000, `pin ${c.pin} on`, 2);
     r.off();
-    await until(`pin ${c.pin} off`, () => vb.level(c.pin) === 1 - c.on);
+    await until(() => vb.level(c.pin) === 1 - c.on, 1000, `pin ${c.pin} off`, 2);
   }
 });
 
@@ -133,9 +127,9 @@ test('switching one relay leaves the other relays of its port alone after a cont
   const r7 = new RelayDriver(fb2, { name: 'n7', pin: 7, isInverted: true });
   await r7.init();
   r7.on();
-  await until('relay 7 on', () => vb.level(7) === 0);
+  await until(() => vb.level(7) === 0, 1000, 'relay 7 on', 2);
   r7.off();
-  await until('relay 7 off', () => vb.level(7) === 1);
+  await until(() => vb.level(7) === 1, 1000, 'relay 7 off', 2);
   assert.deepEqual(levels(6, mark), [], 'pin 6 never moved (a port-wide write from a fresh cache would drive it LOW)');
   assert.equal(vb.level(6), 1);
 });
@@ -144,13 +138,13 @@ test('marker input: setInput on the board reaches johnny-five\'s digitalRead wit
   const { vb, fb } = await rig(t);
   const got: { v: 0 | 1; t: number; at: number }[] = [];
   const unwatch = fb.watchDigital(2, (v, tt) => void got.push({ v, t: tt, at: hostNow() }));
-  await until('initial report', () => got.length === 1);
+  await until(() => got.length === 1, 1000, 'initial report', 2);
   assert.equal(vb.mode(2), MODE.INPUT);
   const lat: number[] = [];
   for (const v of [1, 0, 1, 0] as const) {
     const t0 = hostNow();
     vb.setInput(2, v);
-    await until(`edge to ${v}`, () => got[got.length - 1]!.v === v);
+    await until(() => got[got.length - 1]!.v === v, 1000, `edge to ${v}`, 2);
     lat.push(got[got.length - 1]!.at - t0);
   }
   t.diagnostic(`marker edge → johnny-five: ${lat.map((x) => x.toFixed(2)).join(', ')} ms`);
@@ -280,7 +274,7 @@ test('an INA226 that loses its calibration (brown-out reset) is noticed and repr
   await sleep(200);
   chip.write([0, 0x80, 0x00]); // RST: every register back to its power-on value, calibration 0
   const lost = hostNow();
-  await until('repair warning', () => warnings.length > 0, 1000);
+  await until(() => warnings.length > 0, 1000, 'repair warning', 2);
   const repaired = hostNow();
   assert.match(warnings[0]!, /calibration 0 read back.*reprogrammed/);
   assert.ok(m.stats.repairs >= 1);
@@ -297,7 +291,7 @@ test('INA219 math overflow (OVF) drops samples with a warning; a missing chip or
   const s = stepped([{ v: 5, a: 0.35 }], 1e9);
   const { vb, m, warnings, batches, fb } = await meterRig(t, 'ina219', 0.1, s.src, { maxCurrentA: 0.3 });
   await m.start();
-  await until('overflow warning', () => warnings.length > 0);
+  await until(() => warnings.length > 0, 1000, 'overflow warning', 2);
   assert.match(warnings[0]!, /math overflow \(OVF\)/);
   assert.ok(m.stats.overflows > 0);
   assert.equal(batches.length, 0);
@@ -346,24 +340,24 @@ test('unplug for 500 ms then replug: board, INA226 meter, relay and marker come 
   const relay = new RelayDriver(fb, { name: 'node1', pin: 7, isInverted: true });
   await relay.init();
   relay.on();
-  await until('relay on', () => vb.level(7) === 0);
+  await until(() => vb.level(7) === 0, 1000, 'relay on', 2);
   const marks: (0 | 1)[] = [];
   fb.watchDigital(2, (v) => void marks.push(v));
-  await until('marker report', () => marks.length === 1);
+  await until(() => marks.length === 1, 1000, 'marker report', 2);
   await sleep(300);
   const before = batches.reduce((n, b) => n + b.t.length, 0);
   await vb.unplug();
   const unplugged = hostNow();
   chip.write([0, 0x80, 0x00]); // the chip lost power with the board: configuration and calibration are gone
-  await until('board disconnect', () => events.includes('meter disconnect'));
+  await until(() => events.includes('meter disconnect'), 1000, 'board disconnect', 2);
   await sleep(500);
   const replugged = hostNow();
   await vb.replug();
-  await until('meter reconnect', () => events.includes('meter reconnect'), 5000);
+  await until(() => events.includes('meter reconnect'), 5000, 'meter reconnect', 2);
   const back = hostNow();
-  await until('relay back on', () => vb.level(7) === 0 && relay.transitions.length >= 4, 2000);
+  await until(() => vb.level(7) === 0 && relay.transitions.length >= 4, 2000, 'relay back on', 2);
   vb.setInput(2, 1);
-  await until('marker edge after the reconnect', () => marks[marks.length - 1] === 1);
+  await until(() => marks[marks.length - 1] === 1, 1000, 'marker edge after the reconnect', 2);
   await sleep(500);
   await m.stop();
   const after = compare(batches, s, tolA('ina226', 0.05, m.plan!.currentLsbA), INA.ina226.busLsbV / 2 + 1e-12, m.setup!.periodMs + 20, back);
@@ -388,7 +382,7 @@ test('truncated, framing-broken and unterminated I2C replies: each counted once 
   await m.start();
   const marks: number[] = [];
   fb.watchDigital(2, (v) => void marks.push(v));
-  await until('marker report', () => marks.length === 1);
+  await until(() => marks.length === 1, 1000, 'marker report', 2);
   let digital = 0;
   fb.io.on('digital-read', () => void digital++);
   await sleep(200);
@@ -397,10 +391,10 @@ test('truncated, framing-broken and unterminated I2C replies: each counted once 
   for (const [fault, re] of faults) {
     const bad0: number = m.stats.badFrames, w0: number = warnings.length;
     vb.corruptNextI2cReply(fault, { address: 0x40, register: 4 }); // the current register
-    await until(`${fault} counted`, () => m.stats.badFrames > bad0, 1000);
+    await until(() => m.stats.badFrames > bad0, 1000, `${fault} counted`, 2);
     const t0 = hostNow();
     const n0 = batches.reduce((n, b) => n + b.t.length, 0);
-    await until(`samples after the ${fault} reply`, () => batches.reduce((n, b) => n + b.t.length, 0) >= n0 + 3, 1000);
+    await until(() => batches.reduce((n, b) => n + b.t.length, 0) >= n0 + 3, 1000, `samples after the ${fault} reply`, 2);
     assert.equal(m.stats.badFrames, bad0 + 1, `${fault}: one count`);
     assert.equal(warnings.length, w0 + 1, `${fault}: one warning`);
     assert.match(warnings[w0]!, re);

@@ -1,5 +1,6 @@
 // Shared by the interop tests: a real virtual node (POSIX firmware on a pty) and a real handshake server.
 import assert from 'node:assert/strict';
+import { once, type EventEmitter } from 'node:events';
 import { NodeLink } from '../drivers/node.js';
 import { ConfigError } from '../config/load.js';
 import { VirtualNode } from '../virtual/node.js';
@@ -170,4 +171,18 @@ export function problems(fn: () => unknown): string[] {
     return e.problems;
   }
   assert.fail('expected a ConfigError');
+}
+
+/** Polls `cond` every `pollMs` until it holds; after `timeoutMs` fails naming what it waited for. */
+export async function until(cond: () => boolean, timeoutMs: number, what: string | (() => string), pollMs = 5): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+/** The next `ev` from `em`, or a rejection after `timeoutMs`. */
+export function waitEvent(em: EventEmitter, ev: string, timeoutMs: number): Promise<unknown[]> {
+  return Promise.race([once(em, ev), new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`no '${ev}' within ${timeoutMs} ms`)), timeoutMs).unref())]);
 }

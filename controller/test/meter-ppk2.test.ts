@@ -4,8 +4,8 @@
 // auto-ranged ranges, D0/D2 marker levels arrive with the samples; lost samples, a garbled word and lost bytes
 // are counted and time stays true across them; unplug/replug re-reads metadata and streams again.
 import { test } from 'node:test';
+import { until, waitEvent } from './harness.js';
 import assert from 'node:assert/strict';
-import { once, type EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,17 +16,7 @@ import { hostNow, type SampleBatch } from '../drivers/meter.js';
 import { EMULATOR_CAL, Ppk2Emulator, ppk2Encode, ppk2MetadataText } from '../virtual/ppk2.js';
 import { concatBatches, windowsFromMarkers } from '../power/energy.js';
 
-async function until(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
-function waitEvent(em: EventEmitter, ev: string, timeoutMs: number): Promise<unknown[]> {
-  return Promise.race([once(em, ev), new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`no '${ev}' within ${timeoutMs} ms`)), timeoutMs).unref())]);
-}
 
 /** 50 ms blocks cycling through one level per range, so auto-ranging visits all five. */
 const LEVELS = [40e-6, 3e-3, 40e-3, 0.35, 2.0];

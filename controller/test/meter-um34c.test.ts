@@ -3,8 +3,8 @@
 // source within the meter's quantization at ~10 Hz; bad header / bad checksum / truncated answers are dropped,
 // counted once each, and the next good frame is parsed; an unplug/replug gives 'disconnect' then 'reconnect'.
 import { test } from 'node:test';
+import { until, waitEvent } from './harness.js';
 import assert from 'node:assert/strict';
-import { once, type EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,17 +13,7 @@ import type { SampleBatch } from '../drivers/meter.js';
 import { UmEmulator } from '../virtual/um34c.js';
 import type { UmModel } from '../drivers/meter-um34c.js';
 
-async function until(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
-function waitEvent(em: EventEmitter, ev: string, timeoutMs: number): Promise<unknown[]> {
-  return Promise.race([once(em, ev), new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`no '${ev}' within ${timeoutMs} ms`)), timeoutMs).unref())]);
-}
 
 /** Emulator + driver on a real pty; the source is a known waveform and every reading it gave is logged. */
 async function rig(model: UmModel, link?: string) {

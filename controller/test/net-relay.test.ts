@@ -1,4 +1,5 @@
 // Fidelity of the userspace impairment relay (controller/net/relay.ts) on loopback, and the profiles file.
+import { until } from './harness.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
@@ -11,14 +12,6 @@ import { problems } from './harness.js';
 
 const HDR = 64;
 
-/** Polls `cond` every 5 ms, at most `ms` long (bounded), then fails with `what`. */
-async function until(cond: () => boolean, ms: number, what: () => string): Promise<void> {
-  for (let i = 0; i < Math.ceil(ms / 5); i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  assert.fail(`timed out after ${ms} ms: ${what()}`);
-}
 
 interface Sink {
   sock: UdpSocket;
