@@ -293,7 +293,11 @@ chip detection, write at 0x10000, MD5 check, reboot. Their flash files persist u
 Serial ESP32/ESP32-S3 nodes are flashed on their port: DTR/RTS auto-reset into the ROM bootloader (--reset none:
 hold BOOT and tap EN yourself), sync, chip check, write of the ESP-IDF app .bin at 0x10000 (--baud), MD5 check,
 reboot, then hello; skipped when the image's esp_app_desc_t.version (the qslab build hash) matches hello's build.
-Serial Raspberry Pi nodes: the rpi-ssh flasher is not implemented yet; they are reported as failed (exit 1).
+Serial Raspberry Pi nodes (deploy: {method: rpi-ssh, host, user, device} in the rig): this tree's firmware sources
+go to the Pi over ssh (host key checked, key login), are built there with make, installed under deploy.dir and
+(re)started as the qslab-node service (systemd, or service: supervise) on deploy.device; then hello is read on the
+node's port. Skipped when hello already reports the hash of these sources (make -s -C firmware print-hash);
+--image does not apply to them.
 Exit status: 0 every node flashed or skipped, 1 a node failed, 2 bad input.`)
   .action(async (opts: { rig: string; node?: string[]; image: string; reset: string; baud: string; force?: boolean; flashDir?: string; json?: boolean }) => {
     const rig = loadRig(resolveUserPath(opts.rig));

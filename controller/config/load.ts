@@ -24,7 +24,8 @@ function fixFor(issue: z.core.$ZodIssue): string {
     case 'unrecognized_keys':
       return `remove ${issue.keys.map((k) => `"${k}"`).join(', ')} (check the spelling against the documented keys)`;
     case 'invalid_type':
-      return issue.input === undefined ? `add the required key (${issue.expected})` : `give a ${issue.expected}`;
+      // zod 4 leaves issue.input out unless asked (reportInput), so read "received undefined" from the message.
+      return /received undefined/.test(issue.message) ? `add the required key (${issue.expected})` : `give a ${issue.expected}`;
     case 'too_small':
       return issue.origin === 'string' ? `write at least ${String(issue.minimum)} characters` : issue.origin === 'array' ? `give at least ${String(issue.minimum)} item(s)` : `use a value >= ${String(issue.minimum)}`;
     case 'custom': {

@@ -31,6 +31,23 @@ const virtualNode = z.strictObject({
   battery: battery.optional(),
 });
 
+// How `qslab flash` puts the POSIX build on a Raspberry Pi node: over ssh (controller/flash/rpi-ssh.ts). Every
+// field reaches an ssh command line, hence the strict patterns.
+export const rpiSshDeploy = z.strictObject({
+  method: z.literal('rpi-ssh'),
+  host: z.string().regex(/^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*|\[?[0-9A-Fa-f:.]{2,45}\]?)$/, 'a host name or IP address, e.g. pi4-a.lab.local or 192.168.1.40'),
+  user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a Linux user name, e.g. pi'),
+  ssh_port: z.number().int().min(1).max(65535).default(22),
+  // private key and known_hosts file on the controller (absent: ssh's defaults; host keys are always checked)
+  identity: z.string().regex(/^[A-Za-z0-9_./~+-]+$/, 'a file path of A-Z a-z 0-9 _ . / ~ + -').optional(),
+  known_hosts: z.string().regex(/^[A-Za-z0-9_./~+-]+$/, 'a file path of A-Z a-z 0-9 _ . / ~ + -').optional(),
+  // the Pi-side serial line the node service opens (USB gadget serial, or the UART with its login console off)
+  device: z.string().regex(/^\/dev\/[A-Za-z0-9_./:+-]+$/, 'a device on the Pi, e.g. /dev/ttyGS0 or /dev/serial0').refine((d) => !d.includes('..'), 'no ".." in a device path'),
+  dir: z.string().regex(/^\/[A-Za-z0-9_./-]+$/, 'an absolute path of A-Z a-z 0-9 _ . / -').refine((d) => !d.includes('..') && d !== '/', 'no ".." and not "/"').default('/opt/qslab'),
+  service: z.enum(['systemd', 'supervise']).default('systemd'),
+});
+export type RpiSshDeploy = z.infer<typeof rpiSshDeploy>;
+
 const serialNode = z.strictObject({
   name: nodeName,
   kind: z.literal('serial'),
@@ -38,6 +55,7 @@ const serialNode = z.strictObject({
   port: z.string().regex(/^\/dev\/[A-Za-z0-9_./:+-]+$/, 'a serial port is a /dev path, e.g. /dev/serial/by-id/usb-...-if00-port0'),
   baud: baud.default(115200),
   battery: battery.optional(),
+  deploy: rpiSshDeploy.optional(),
 });
 
 export const nodeSchema = z.discriminatedUnion('kind', [virtualNode, serialNode]);
@@ -134,6 +152,11 @@ export const rigSchema = z.strictObject({
   const nodes = new Map(rig.nodes.map((n) => [n.name, n]));
   const boards = new Set(rig.boards.map((b) => b.name));
   const issue = (path: (string | number)[], message: string, fix: string) => ctx.addIssue({ code: 'custom', path, message, params: { fix } });
+  rig.nodes.forEach((n, i) => {
+    if (n.kind === 'serial' && n.deploy && !n.board.startsWith('rpi')) {
+      issue(['nodes', i, 'deploy'], `rpi-ssh deploys the POSIX build to a Raspberry Pi; "${n.name}" is a ${n.board}`, 'remove deploy: (ESP32 nodes are flashed over their serial port)');
+    }
+  });
   const knownNode = (path: (string | number)[], name: string) => {
     if (!nodes.has(name)) issue(path, `no node "${name}" in nodes`, `use one of: ${[...nodes.keys()].join(', ')}`);
   };

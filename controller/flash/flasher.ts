@@ -5,7 +5,8 @@
 // chip, writes the image at the app offset (MD5 verified) and ends with a reboot; the node then boots the new
 // image from its flash file. Serial ESP32/ESP32-S3 nodes are flashed by EsptoolFlasher (flash/esptool.ts: DTR/RTS
 // auto-reset, the same RomClient, an ESP-IDF app image at 0x10000), then their link is reopened and hello checked;
-// serial Raspberry Pi nodes (rpi-ssh) are not implemented yet.
+// serial Raspberry Pi nodes with `deploy: {method: rpi-ssh}` get the POSIX build over ssh (flash/rpi-ssh.ts),
+// built on the Pi and restarted as a service, then hello is read on their serial port.
 //
 // flashRig() is `qslab flash`: per selected node, bring it up (from its flash file; made on first use from the
 // current build), compare hello's build with the image's, skip when equal (unless force), else flash; nodes in
@@ -21,10 +22,11 @@ import { EspRomEmulator } from '../virtual/esp-rom.js';
 import { RomClient } from './rom-protocol.js';
 import { APP_OFFSET, createFlashFile, readFlashApp, makeVirtualImage, readVirtualImage, VIRTUAL_FLASH_SIZE, type VirtualImage } from './image.js';
 import { EsptoolFlasher, BOARD_CHIP, type EspAppImage, type EsptoolOptions } from './esptool.js';
+import { RpiSshFlasher, sourceBundle, type SourceBundle, type SshOptions } from './rpi-ssh.js';
 import { flashDir as defaultFlashDir, NODE_BINARY, NODE_IMAGE, virtualFlashFile } from '../paths.js';
 
-export const SERIAL_FLASHER_MISSING = 'esptool/rpi-ssh flasher not implemented yet (only virtual nodes can be flashed)';
-export const RPI_FLASHER_MISSING = 'rpi-ssh flasher not implemented yet (serial Raspberry Pi nodes cannot be flashed)';
+export const SERIAL_FLASHER_MISSING = 'a serial node is flashed by esptool (ESP32) or rpi-ssh (Raspberry Pi), not by the virtual flasher';
+export const RPI_DEPLOY_MISSING = 'a Raspberry Pi node is flashed over ssh: add deploy: {method: rpi-ssh, host: <pi>, user: <user>, device: /dev/ttyGS0} to the node in the rig file';
 
 export function isEspImage(image: VirtualImage | EspAppImage): image is EspAppImage {
   return (image as EspAppImage).format === 'esp-idf';
@@ -153,6 +155,10 @@ export interface FlashRow {
   bytes?: number;
   bytesPerS?: number;
   error?: string;
+  /** Something to know about a successful flash. */
+  note?: string;
+  /** rpi-ssh: time of each step. */
+  steps?: { uploadMs: number; buildMs: number; installMs: number };
 }
 
 export interface FlashRigOptions {
@@ -166,6 +172,10 @@ export interface FlashRigOptions {
   flasher?: VirtualFlasherOptions;
   /** Serial ESP32 nodes (reset mode, write baud, notes). */
   esptool?: EsptoolOptions;
+  /** Raspberry Pi nodes (ssh executable, progress per step). */
+  rpi?: SshOptions & { onStep?: (node: string, step: string) => void; bootTimeoutMs?: number };
+  /** The sources Raspberry Pi nodes build (made once per flashRig when a Pi node is selected). */
+  bundle?: Promise<SourceBundle>;
 }
 
 /** The image a fresh flash file starts with: the current build (qslab-node.qsimg, else made from the binary). */
@@ -230,7 +240,7 @@ type RowFn = (r: Omit<FlashRow, 'node' | 'kind' | 'ms'>) => FlashRow;
  * on spec.port, reopen the link and check hello (build compared when the image carries a hash).
  */
 async function flashSerial(spec: Extract<RigNode, { kind: 'serial' }>, o: FlashRigOptions, row: RowFn): Promise<FlashRow> {
-  if (!BOARD_CHIP[spec.board]) return row({ result: 'failed', before: null, after: null, error: RPI_FLASHER_MISSING });
+  if (!BOARD_CHIP[spec.board]) return flashRpi(spec, o, row);
   const image = o.image;
   if (!isEspImage(image)) {
     return row({ result: 'failed', before: null, after: null, error: `a serial ${spec.board} node needs an ESP-IDF app image (.bin, magic 0xE9) built from firmware/ports/esp32, not a .qsimg (virtual nodes only): pass it with --image` });
@@ -263,17 +273,79 @@ async function flashSerial(spec: Extract<RigNode, { kind: 'serial' }>, o: FlashR
   }
 }
 
+/** hello on the node's serial port, retried until the restarted service answers or the deadline passes. */
+async function helloUntil(spec: RigNode & { port: string }, timeoutMs: number): Promise<string> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    try {
+      const { link, hello } = await openLink(spec, spec.port);
+      await link.close();
+      return hello.build;
+    } catch (e) {
+      if (performance.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+/**
+ * A Raspberry Pi node: hello before (skip when it already reports the hash the Pi's build of our sources will
+ * carry, unless force), upload + build + restart over ssh, then hello on the serial port must report the hash the
+ * Pi's make printed.
+ */
+async function flashRpi(spec: Extract<RigNode, { kind: 'serial' }>, o: FlashRigOptions, row: RowFn): Promise<FlashRow> {
+  const d = spec.deploy;
+  if (!d) return row({ result: 'failed', before: null, after: null, error: RPI_DEPLOY_MISSING });
+  let bundle: SourceBundle;
+  try {
+    bundle = await (o.bundle ?? sourceBundle());
+  } catch (e) {
+    return row({ result: 'failed', before: null, after: null, error: `cannot pack the firmware sources: ${(e as Error).message}` });
+  }
+  let before: string | null = null;
+  let bootError: string | undefined;
+  try {
+    const ready = await bringUp(spec);
+    before = ready.hello.build;
+    await shutDown([ready]);
+  } catch (e) {
+    bootError = (e as Error).message;
+  }
+  if (before === bundle.hash && !o.force) return row({ result: 'skipped', before, after: before });
+  try {
+    const r = await new RpiSshFlasher(o.rpi).deploy({ name: spec.name, board: spec.board, baud: spec.baud, deploy: d }, bundle);
+    let after: string;
+    try {
+      after = await helloUntil(spec, o.rpi?.bootTimeoutMs ?? 20_000);
+    } catch (e) {
+      throw new Error(`${spec.name}: built ${r.hash} and started it on ${d.host} (${d.service}), but no hello on ${spec.port}: ${(e as Error).message}`);
+    }
+    if (after !== r.hash) throw new Error(`${spec.name}: the Pi built ${r.hash}, but the node on ${spec.port} reports build ${after} (is ${spec.port} wired to ${d.host}:${d.device}?)`);
+    const note = r.hash === bundle.hash ? undefined : `the Pi's build hash ${r.hash} differs from this tree's ${bundle.hash} (different flags on the Pi?)`;
+    return row({ result: 'flashed', before, after, bytes: bundle.tar.length, ...(note ? { note } : {}),
+      steps: { uploadMs: Math.round(r.uploadMs), buildMs: Math.round(r.buildMs), installMs: Math.round(r.installMs) } });
+  } catch (e) {
+    const msg = (e as Error).message;
+    return row({ result: 'failed', before, after: null, error: bootError && before === null ? `${msg} (before flashing: ${bootError})` : msg });
+  }
+}
+
 /** `qslab flash`: every selected node in parallel. */
 export async function flashRig(o: FlashRigOptions): Promise<FlashRow[]> {
   const specs = o.rig.nodes.filter((n) => !o.nodes?.length || o.nodes.includes(n.name));
+  if (!o.bundle && specs.some((s) => s.kind === 'serial' && !BOARD_CHIP[s.board] && s.deploy)) {
+    o = { ...o, bundle: sourceBundle() };
+    o.bundle!.catch(() => {}); // reported per node
+  }
   return Promise.all(specs.map((s) => flashOne(s, o)));
 }
 
 export function formatFlashTable(rows: FlashRow[]): string {
   const lines = [`${'node'.padEnd(14)} ${'before'.padEnd(16)}    ${'after'.padEnd(16)} ${'time'.padStart(8)}  result`];
   for (const r of rows) {
-    const rate = r.bytesPerS ? `  ${(r.bytes! / 1024).toFixed(0)} KiB at ${(r.bytesPerS / 1024).toFixed(1)} KiB/s` : '';
-    lines.push(`${r.node.padEnd(14)} ${(r.before ?? '-').padEnd(16)} -> ${(r.after ?? '-').padEnd(16)} ${`${(r.ms / 1000).toFixed(1)} s`.padStart(8)}  ${r.result}${rate}${r.error ? `: ${r.error}` : ''}`);
+    const rate = r.bytesPerS ? `  ${(r.bytes! / 1024).toFixed(0)} KiB at ${(r.bytesPerS / 1024).toFixed(1)} KiB/s`
+      : r.steps ? `  upload ${(r.steps.uploadMs / 1000).toFixed(1)} s, build ${(r.steps.buildMs / 1000).toFixed(1)} s, restart ${(r.steps.installMs / 1000).toFixed(1)} s` : '';
+    lines.push(`${r.node.padEnd(14)} ${(r.before ?? '-').padEnd(16)} -> ${(r.after ?? '-').padEnd(16)} ${`${(r.ms / 1000).toFixed(1)} s`.padStart(8)}  ${r.result}${rate}${r.error ? `: ${r.error}` : ''}${r.note ? ` (note: ${r.note})` : ''}`);
   }
   return lines.join('\n');
 }

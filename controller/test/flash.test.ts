@@ -132,7 +132,7 @@ test('flash: an MD5 mismatch fails clearly; flashing again recovers', async () =
   assert.equal(again[0]!.after, VARIANT2);
 });
 
-test('flash: bad input exits 2; a serial node is not flashable yet (exit 1)', async () => {
+test('flash: bad input exits 2; a serial ESP32 node given a .qsimg and a Pi without deploy: fail (exit 1)', async () => {
   const r = await qslab(['flash', '--rig', rigFile, '--node', 'nope'], env);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--node: no node "nope"/);
@@ -140,10 +140,12 @@ test('flash: bad input exits 2; a serial node is not flashable yet (exit 1)', as
   assert.equal(m.code, 2);
   assert.match(m.stderr, /--image: .*missing\.qsimg/);
   const serial = join(dir, 'serial.yaml');
-  writeFileSync(serial, 'name: serialtest\nnodes:\n  - { name: s1, kind: serial, board: esp32, port: /dev/serial/by-id/usb-nothing-here }\n');
+  writeFileSync(serial, 'name: serialtest\nnodes:\n  - { name: s1, kind: serial, board: esp32, port: /dev/serial/by-id/usb-nothing-here }\n  - { name: p1, kind: serial, board: rpi4, port: /dev/serial/by-id/usb-nothing-either }\n');
   const s = await qslab(['flash', '--rig', serial, '--json'], env);
   assert.equal(s.code, 1);
-  assert.match((JSON.parse(s.stdout) as Out).nodes[0]!.error!, /a serial esp32 node needs an ESP-IDF app image \(\.bin, magic 0xE9\).*not a \.qsimg/);
+  const rows = (JSON.parse(s.stdout) as Out).nodes;
+  assert.match(rows[0]!.error!, /a serial esp32 node needs an ESP-IDF app image \(\.bin, magic 0xE9\).*not a \.qsimg/);
+  assert.match(rows[1]!.error!, /a Raspberry Pi node is flashed over ssh: add deploy: \{method: rpi-ssh/);
   const h = await qslab(['flash', '--help']);
-  assert.match(h.stdout, /rpi-ssh flasher is not implemented yet/);
+  assert.match(h.stdout, /Serial Raspberry Pi nodes \(deploy: \{method: rpi-ssh/);
 });

@@ -11,6 +11,7 @@ import { haveTool } from '../net/exec.js';
 const INSTALL_HINTS: Record<string, string> = {
   'victoria-metrics': 'apt-get install victoria-metrics',
   'libmbedtls-dev': 'apt-get install libmbedtls-dev (then npm run build:firmware builds firmware/build/qslab-node-mbedtls)',
+  sshd: 'apt-get install openssh-server openssh-client (the test starts its own sshd as root on 127.0.0.1)',
 };
 
 /**
@@ -267,4 +268,76 @@ export function needRoot(t: TestContext): boolean {
   if (process.env.CI === 'true') throw new Error(`${reason}; CI runs as root`);
   t.skip(reason);
   return false;
+}
+
+export interface Sshd {
+  port: number;
+  /** Client key the server accepts (for root). */
+  identity: string;
+  /** known_hosts holding this server's key for [127.0.0.1]:port. */
+  knownHosts: string;
+  /** Host public key line ("ssh-ed25519 AAAA..."). */
+  hostKey: string;
+  root: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A real OpenSSH server on 127.0.0.1 (a stand-in for a Raspberry Pi's sshd), key login for root only, its own
+ * host and client keys in a temp dir. Needs root (privilege separation) and openssh-server; null otherwise.
+ */
+export async function startSshd(): Promise<Sshd | null> {
+  const sshd = ['/usr/sbin/sshd', findExecutable('sshd')].find((c): c is string => !!c && (() => { try { accessSync(c, constants.X_OK); return true; } catch { return false; } })());
+  const keygen = findExecutable('ssh-keygen');
+  if (!sshd || !keygen || !findExecutable('ssh') || process.getuid?.() !== 0) return null;
+  const root = mkdtempSync(join(tmpdir(), 'qslab-sshd-'));
+  tempRoots.add(root);
+  const run = (cmd: string, args: string[]) => new Promise<void>((res, rej) => {
+    const c = spawn(cmd, args, { stdio: 'ignore' });
+    c.on('error', rej);
+    c.on('close', (code) => (code === 0 ? res() : rej(new Error(`${cmd} ${args.join(' ')}: exit ${code}`))));
+  });
+  await run(keygen, ['-q', '-t', 'ed25519', '-N', '', '-C', 'qslab-test-host', '-f', join(root, 'host_ed25519')]);
+  await run(keygen, ['-q', '-t', 'ed25519', '-N', '', '-C', 'qslab-test-client', '-f', join(root, 'client_ed25519')]);
+  const { mkdirSync, writeFileSync, chmodSync } = await import('node:fs');
+  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // privilege separation directory sshd insists on
+  writeFileSync(join(root, 'authorized_keys'), readFileSync(join(root, 'client_ed25519.pub')));
+  chmodSync(join(root, 'authorized_keys'), 0o600);
+  const port = await freePort();
+  const hostKey = readFileSync(join(root, 'host_ed25519.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ');
+  writeFileSync(join(root, 'known_hosts'), `[127.0.0.1]:${port} ${hostKey}\n`);
+  writeFileSync(join(root, 'sshd_config'), [
+    `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${join(root, 'host_ed25519')}`, `PidFile ${join(root, 'sshd.pid')}`,
+    `AuthorizedKeysFile ${join(root, 'authorized_keys')}`, 'PermitRootLogin prohibit-password', 'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no', 'PrintMotd no', '',
+  ].join('\n'));
+  const child = spawn(sshd, ['-D', '-e', '-f', join(root, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  live.add(child);
+  let log = '';
+  child.stderr!.on('data', (b: Buffer) => { log += b.toString(); });
+  const { connect } = await import('node:net');
+  const t0 = Date.now();
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`sshd exited at start (${child.exitCode}): ${log.trim()}`);
+    const ok = await new Promise<boolean>((res) => {
+      const sock = connect(port, '127.0.0.1', () => { sock.destroy(); res(true); });
+      sock.on('error', () => res(false));
+    });
+    if (ok) break;
+    if (Date.now() - t0 > 10_000) throw new Error(`sshd did not listen on ${port} within 10 s: ${log.trim()}`);
+    await sleep(50);
+  }
+  return {
+    port, root, hostKey, identity: join(root, 'client_ed25519'), knownHosts: join(root, 'known_hosts'),
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        const done = new Promise((r) => child.once('close', r));
+        child.kill('SIGTERM');
+        await done;
+      }
+      live.delete(child);
+      rmSync(root, { recursive: true, force: true });
+      tempRoots.delete(root);
+    },
+  };
 }

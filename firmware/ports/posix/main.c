@@ -301,9 +301,13 @@ int main(int argc, char **argv)
     g_argv = argv;
     if (parse_args(argc, argv) != 0) return 2;
 
-    pid_t parent = getppid();
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != parent) return 0;   /* parent already gone */
+    /* A virtual node (pty) lives and dies with the controller that started it; on --serial it is the Pi's
+     * service and outlives whoever started it (systemd, or the rpi-ssh flasher's supervise mode over ssh). */
+    if (!opt.serial) {
+        pid_t parent = getppid();
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent) return 0;   /* parent already gone */
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
