@@ -8,6 +8,8 @@
 // RSA-OAEP encryption always uses node crypto (noble has no RSA). ML-KEM / ML-DSA (suites 4–7, HANDSHAKE.md
 // §10) always use @noble/post-quantum, like the server: the independent implementation of those is the
 // firmware's. Shared with the server: wire framing, key schedule, record layer, PQ parameter tables.
+// Suite `none` (§12, the plaintext baseline): hello exchange, then the records in the clear; only against a server
+// started with `allowPlaintext`.
 
 import { x25519Ephemeral } from './x25519.js';
 import {
@@ -23,9 +25,12 @@ import {
 } from './keyschedule.js';
 import { keyIdFromBytes, QKD_KEY_LEN, QKD_MAX_UPD, qkdMaster, qkdUpdFor } from './qkd.js';
 import { CLIENT_SIG_LABEL, dsa, kem, type DsaLevel } from './pq.js';
-import { RecordError, RecordReceiver, RecordSender } from './record.js';
 import {
-  AEAD_IDS, ALERT, alertName, CH_FLAG_MUTUAL, decodeAlert, decodeFinished, decodeServerHello, encodeAlert,
+  PlaintextRecordReceiver, PlaintextRecordSender, RecordError, RecordReceiver, RecordSender,
+  type RecordOpener, type RecordSealer,
+} from './record.js';
+import {
+  AEAD_IDS, AEAD_NONE, ALERT, alertName, CH_FLAG_MUTUAL, HELLO_FLAG_PLAINTEXT, decodeAlert, decodeFinished, decodeServerHello, encodeAlert,
   encodeClientAuth, encodeClientHello, encodeClientKeyExchange, encodeFinished, encodeRecordFrame, FrameStream,
   isAeadName, isSuiteName, MSG, msgName, PREMASTER_LEN, RANDOM_LEN, serverShareLen, StreamError, SUITE_IDS,
   SUITE_INFO, supportsMutual, VERSION, WireError,
@@ -42,7 +47,7 @@ export interface ClientOptions {
   port: number;
   suite: SuiteName;
   aead: AeadName;
-  /** Hex SHA-256 of the server's SPKI DER. */
+  /** Hex SHA-256 of the server's SPKI DER (suite `none`: checked for form only, there is no server key). */
   pin: string;
   /** M, records after the handshake (default 0). */
   records?: number;
@@ -98,8 +103,8 @@ interface WipeLater {
   hs?: HandshakeSecrets;
   z?: Uint8Array;
   sk?: Uint8Array[];
-  tx?: RecordSender;
-  rx?: RecordReceiver;
+  tx?: RecordSealer;
+  rx?: RecordOpener;
   /** QKD suites: the keys taken from the store, epoch 0 first. */
   qkd?: Buffer[];
 }
@@ -160,7 +165,8 @@ export async function runClient(opts: ClientOptions): Promise<ClientResult> {
   try {
     socket = await openSocket(opts.host, opts.port, timeoutMs);
     res.t.connect = us(t0, now());
-    await operate(opts, socket, res, cnt, t0, timeoutMs, wipeLater);
+    if (SUITE_INFO[opts.suite].plaintext) await operatePlaintext(opts, socket, res, cnt, t0, timeoutMs, wipeLater);
+    else await operate(opts, socket, res, cnt, t0, timeoutMs, wipeLater);
     res.ok = true;
   } catch (e) {
     const ce = toClientError(e);
@@ -616,16 +622,68 @@ async function operate(
   w.tx = new RecordSender(aead, w.hs.c2s, K, epochKeys);
   w.rx = new RecordReceiver(aead, w.hs.s2c, K, epochKeys);
   w.hs = undefined; // the record objects own the traffic secrets now
+  await recordPhase(socket, frames, res, cnt, timeoutMs, w.tx, w.rx, M, B, false);
+  const tEnd = now();
+  res.t.rec = us(tHs, tEnd);
+  res.t.total = us(t0, tEnd);
+}
+
+/** M records of B random bytes, each echo checked; then close_notify. */
+async function recordPhase(
+  socket: Socket, frames: FrameStream, res: ClientResult, cnt: Counters, timeoutMs: number,
+  tx: RecordSealer, rx: RecordOpener, M: number, B: number, plaintextSuite: boolean,
+): Promise<void> {
   for (let i = 0; i < M; i++) {
     const pt = randomBytes(B);
-    write(socket, cnt, encodeRecordFrame(w.tx.seal(pt)));
+    write(socket, cnt, encodeRecordFrame(tx.seal(pt)));
     const f = await readFrame(frames, cnt, timeoutMs, MSG.Record);
-    const { plaintext } = w.rx.open(f.body);
-    if (!plaintext.equals(pt)) throw new ClientError('E_RECORD', `echo of record ${i} differs from what was sent`, 'decode_error');
+    const { seq, plaintext } = rx.open(f.body);
+    if (!plaintext.equals(pt)) {
+      // §12: without a MAC the comparison is the only integrity check, so a mismatch is answered like a bad tag
+      if (plaintextSuite) {
+        throw new ClientError('E_RECORD', `echo of record ${i} (seq ${seq}) differs from what was sent (plaintext, no MAC)`, 'bad_record_mac');
+      }
+      throw new ClientError('E_RECORD', `echo of record ${i} differs from what was sent`, 'decode_error');
+    }
     res.recs++;
   }
   // close_notify is not counted in rec_tx (neither handshake nor record phase), like the C node does.
   socket.write(encodeAlert(ALERT.close_notify));
+}
+
+/**
+ * Suite `none` (§12): ClientHello (aead 0, plaintext flag) → ServerHello (empty share, cert and sig, plaintext
+ * flag) → the record phase in the clear. No key exchange, authentication or key schedule, hence no steps but
+ * connect, hs, rec and total; `aead` and `pin` are not used.
+ */
+async function operatePlaintext(
+  opts: ClientOptions, socket: Socket, res: ClientResult, cnt: Counters, t0: bigint, timeoutMs: number,
+  w: WipeLater,
+): Promise<void> {
+  const M = opts.records ?? 0;
+  const B = opts.bytes ?? 256;
+  const K = opts.refresh ?? 0;
+  const frames = new FrameStream(socket);
+  const clientRandom = randomBytes(RANDOM_LEN);
+  res.cr = clientRandom.subarray(0, 8).toString('hex');
+  write(socket, cnt, encodeClientHello({
+    version: VERSION, suite: SUITE_IDS[opts.suite], aead: AEAD_NONE, refresh: K, clientRandom, share: Buffer.alloc(0),
+    flags: HELLO_FLAG_PLAINTEXT,
+  }));
+  const shF = await readFrame(frames, cnt, timeoutMs, MSG.ServerHello);
+  const sh = decodeServerHello(shF.body, false, true);
+  if (sh.share.length || sh.cert.length || sh.sig.length) {
+    throw new ClientError('E_NET', 'decode_error: none ServerHello carries a key share, key or signature', 'decode_error');
+  }
+  if (sh.flags !== HELLO_FLAG_PLAINTEXT) {
+    throw new ClientError('E_NET', `decode_error: ServerHello does not confirm plaintext (flags 0x${sh.flags!.toString(16).padStart(2, '0')})`, 'decode_error');
+  }
+  const tHs = now();
+  res.t.hs = us(t0, tHs);
+  cnt.phase = 'rec';
+  w.tx = new PlaintextRecordSender(K);
+  w.rx = new PlaintextRecordReceiver(K);
+  await recordPhase(socket, frames, res, cnt, timeoutMs, w.tx, w.rx, M, B, true);
   const tEnd = now();
   res.t.rec = us(tHs, tEnd);
   res.t.total = us(t0, tEnd);

@@ -173,14 +173,22 @@ export function suiteKey(keys: ServerKeys, suite: SuiteName): KeyObject {
   return suite === 'rsa2048' ? keys.rsa : keys.ecdsa;
 }
 
-/** The `cert` bytes a suite presents: SPKI DER, or the raw ML-DSA public key (§10.2). */
+/**
+ * The `cert` bytes a suite presents: SPKI DER, or the raw ML-DSA public key (§10.2); empty for the plaintext
+ * baseline `none` (§12), which has no server key.
+ */
 export function suiteCert(keys: ServerKeys, suite: SuiteName): Buffer {
   const info = SUITE_INFO[suite];
+  if (info.auth === 'none') return Buffer.alloc(0);
   if (info.auth === 'mldsa') return Buffer.from(mldsaKeyPair(keys, info.dsa!).pk);
   return spkiDer(suiteKey(keys, suite));
 }
 
-/** Pin of a suite's server key: hex SHA-256 of its cert (what the node's `hs` command gets as `pin`). */
+/**
+ * Pin of a suite's server key: hex SHA-256 of its cert (what the node's `hs` command gets as `pin`). For `none`
+ * that is SHA-256 of the empty cert (e3b0c442…): it pins nothing, and the node does not use it (§12); it exists
+ * so that callers need no special case.
+ */
 export function keyPin(keys: ServerKeys, suite: SuiteName): string {
   return createHash('sha256').update(suiteCert(keys, suite)).digest('hex');
 }

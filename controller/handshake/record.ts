@@ -9,6 +9,11 @@
 // after the tag has checked, so a forged record can neither advance the window nor retire keys.
 // Epoch fields are 16 bits: a record whose floor(seq/K) exceeds 65535 cannot be sent (internal_error) and is
 // rejected on receipt (bad_epoch).
+//
+// Suite `none` (§12, the plaintext baseline) uses PlaintextRecordSender / PlaintextRecordReceiver: the same header,
+// sequence numbers, epoch rule and replay window, the plaintext in the clear and no tag:
+//   Record body = epoch(2) | seq(8) | plaintext
+// Key refresh is a no-op there (the epoch field still follows floor(seq / K); no secret exists to ratchet).
 
 import { createCipheriv, createDecipheriv, type CipherGCM, type DecipherGCM } from 'node:crypto';
 import { epochKeys, nextSecret, wipe, IV_LEN, type EpochKeys } from './keyschedule.js';
@@ -17,6 +22,8 @@ import type { AeadName } from './wire.js';
 export const RECORD_HEADER_LEN = 10;
 export const TAG_LEN = 16;
 export const RECORD_OVERHEAD = RECORD_HEADER_LEN + TAG_LEN;
+/** §12: bytes a plaintext record body adds to its payload (the header; no tag). */
+export const PLAINTEXT_RECORD_OVERHEAD = RECORD_HEADER_LEN;
 export const REPLAY_WINDOW = 64;
 const MAX_EPOCH = 0xffff;
 const U64_MAX = (1n << 64n) - 1n;
@@ -94,6 +101,20 @@ export class ReplayWindow {
   }
 }
 
+/** What the server and client need of a sending half (AEAD or plaintext). */
+export interface RecordSealer {
+  readonly nextSeq: bigint;
+  /** Returns the record body (not framed). */
+  seal(plaintext: Uint8Array): Buffer;
+  destroy(): void;
+}
+/** What the server and client need of a receiving half (AEAD or plaintext). */
+export interface RecordOpener {
+  readonly highestSeq: bigint;
+  open(body: Buffer): OpenedRecord;
+  destroy(): void;
+}
+
 /** Key state shared by both halves: the current epoch's secret, key and iv, wiped on ratchet and destroy. */
 abstract class EpochState {
   protected epoch = 0;
@@ -138,7 +159,7 @@ abstract class EpochState {
 }
 
 /** Sending half: seals plaintexts into record bodies with seq 0, 1, 2, … and ratchets every K records. */
-export class RecordSender extends EpochState {
+export class RecordSender extends EpochState implements RecordSealer {
   private seq = 0n;
 
   /** Seq of the next record to be sealed. */
@@ -191,7 +212,7 @@ export interface OpenedRecord {
 }
 
 /** Receiving half: epoch check, replay window, decryption, ratchet on epoch change. */
-export class RecordReceiver extends EpochState {
+export class RecordReceiver extends EpochState implements RecordOpener {
   private readonly window = new ReplayWindow();
 
   get highestSeq(): bigint {
@@ -255,5 +276,87 @@ export class RecordReceiver extends EpochState {
     }
     this.window.accept(seq);
     return { epoch, seq, plaintext };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// §12 plaintext records (suite `none`)
+
+/** Sending half of suite `none`: epoch(2) | seq(8) | plaintext, seq 0, 1, 2, …; no keys, refresh is a no-op. */
+export class PlaintextRecordSender implements RecordSealer {
+  private seq = 0n;
+  private destroyed = false;
+
+  constructor(readonly refresh: number) {
+    checkRefresh(refresh);
+  }
+
+  get nextSeq(): bigint {
+    return this.seq;
+  }
+
+  seal(plaintext: Uint8Array): Buffer {
+    if (this.destroyed) throw new RecordError('internal_error', 'record sender destroyed');
+    const seq = this.seq;
+    if (seq > U64_MAX) throw new RecordError('internal_error', 'sequence number exhausted');
+    const e = epochOf(seq, this.refresh);
+    if (e > BigInt(MAX_EPOCH)) throw new RecordError('internal_error', 'epoch counter exhausted (more than 65535 epochs)');
+    const body = Buffer.allocUnsafe(RECORD_HEADER_LEN + plaintext.length);
+    body.writeUInt16BE(Number(e), 0);
+    body.writeBigUInt64BE(seq, 2);
+    body.set(plaintext, RECORD_HEADER_LEN);
+    this.seq = seq + 1n;
+    return body;
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+  }
+}
+
+/**
+ * Receiving half of suite `none`: the AEAD receiver's checks in the same order (length → epoch → replay →
+ * retired epoch) minus the tag. The plaintext is returned as it arrived; its integrity is the caller's business
+ * (the client compares the echo with what it sent, §12).
+ */
+export class PlaintextRecordReceiver implements RecordOpener {
+  private readonly window = new ReplayWindow();
+  private epoch = 0;
+  private destroyed = false;
+
+  constructor(readonly refresh: number) {
+    checkRefresh(refresh);
+  }
+
+  get highestSeq(): bigint {
+    return this.window.highest;
+  }
+
+  get currentEpoch(): number {
+    return this.epoch;
+  }
+
+  open(body: Buffer): OpenedRecord {
+    if (this.destroyed) throw new RecordError('internal_error', 'record receiver destroyed');
+    if (body.length < PLAINTEXT_RECORD_OVERHEAD) {
+      throw new RecordError('decode_error', `record body of ${body.length} bytes is shorter than ${PLAINTEXT_RECORD_OVERHEAD}`);
+    }
+    const epoch = body.readUInt16BE(0);
+    const seq = body.readBigUInt64BE(2);
+    const want = epochOf(seq, this.refresh);
+    if (BigInt(epoch) !== want) throw new RecordError('bad_epoch', `record seq ${seq} carries epoch ${epoch}, expected ${want}`);
+    if (!this.window.check(seq)) {
+      throw new RecordError('replay', `record seq ${seq} is a replay or outside the window (highest ${this.window.highest})`);
+    }
+    if (epoch < this.epoch) {
+      throw new RecordError('bad_epoch', `record seq ${seq} belongs to retired epoch ${epoch} (current ${this.epoch})`);
+    }
+    this.epoch = epoch; // refresh is a no-op: only the counter moves
+    this.window.accept(seq);
+    return { epoch, seq, plaintext: Buffer.from(body.subarray(RECORD_HEADER_LEN)) };
+  }
+
+  destroy(): void {
+    this.destroyed = true;
   }
 }

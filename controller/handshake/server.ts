@@ -7,6 +7,10 @@
 // [+ one ML-DSA verification under mutual authentication]) and a handful of HMACs, all synchronous (node crypto,
 // @noble/post-quantum; no thread-pool hops). Every connection reports one ServerOp (timings, sizes, outcome;
 // never key material) to the onOp listeners once its socket has closed.
+//
+// The plaintext baseline `none` (HANDSHAKE.md §12) is refused with `unsupported` unless the server was started
+// with `allowPlaintext: true`; when allowed it is ClientHello → ServerHello → M echoed records in the clear →
+// close_notify, through the same accept/read/echo code as every other suite.
 
 import { nobleBackend, type PqcBackend } from './pqc-backend.js';
 import { x25519Ephemeral } from './x25519.js';
@@ -24,9 +28,12 @@ import {
   checkServerKeys, generateServerKeysAsync, keyPin, mldsaKeyPair, spkiDer, type ServerKeys,
 } from './keys.js';
 import { CLIENT_SIG_LABEL, dsa, DSA_LEVELS, kem, type DsaLevel } from './pq.js';
-import { RecordError, RecordReceiver, RecordSender } from './record.js';
 import {
-  aeadName, ALERT, alertName, CH_FLAG_MUTUAL, clientShareLen, decodeAlert, decodeClientAuth, decodeClientHello,
+  PlaintextRecordReceiver, PlaintextRecordSender, RECORD_HEADER_LEN, RECORD_OVERHEAD, RecordError, RecordReceiver,
+  RecordSender, type RecordOpener, type RecordSealer,
+} from './record.js';
+import {
+  AEAD_NONE, aeadName, ALERT, alertName, CH_FLAG_MUTUAL, HELLO_FLAG_PLAINTEXT, clientShareLen, decodeAlert, decodeClientAuth, decodeClientHello,
   decodeClientKeyExchange, decodeFinished, encodeAlert, encodeFinished, encodeRecordFrame, encodeServerHello,
   FrameStream, isSuiteName, MSG, msgName, PREMASTER_LEN, RANDOM_LEN, StreamError, SUITE_INFO, SUITES, suiteName,
   VERSION, WireError,
@@ -56,6 +63,11 @@ export interface HandshakeServerOptions {
   pqc?: PqcBackend;
   /** Fresh QKD keys for the QKD suites (HANDSHAKE.md §11); without it those suites are `unsupported`. */
   qkd?: QkdKeySource;
+  /**
+   * Negotiate the unauthenticated plaintext baseline `none` (HANDSHAKE.md §12). Off by default: a ClientHello for
+   * `none` is then answered with Alert(unsupported) so plaintext can never be negotiated by accident.
+   */
+  allowPlaintext?: boolean;
 }
 
 /** One connection as the server saw it. Contains no key material. */
@@ -150,8 +162,8 @@ const usSince = (t0: bigint, t1: bigint): number => Number(t1 - t0) / 1000;
 interface ConnSecrets {
   hs?: HandshakeSecrets;
   z?: Buffer;
-  tx?: RecordSender;
-  rx?: RecordReceiver;
+  tx?: RecordSealer;
+  rx?: RecordOpener;
   /** QKD suites: the keys taken for this connection (epoch 0 first). */
   qkd?: QkdKey[];
 }
@@ -369,9 +381,22 @@ export class HandshakeServer {
     st.refresh = ch.refresh;
     if (ch.version !== VERSION) throw new Abort('unsupported', `unsupported version ${ch.version}`, 'unsupported');
     if (!suite) throw new Abort('unsupported', `unsupported suite ${ch.suite}`, 'unsupported');
-    if (!aead) throw new Abort('unsupported', `unsupported aead ${ch.aead}`, 'unsupported');
     const info = SUITE_INFO[suite];
-    if (ch.flags! & ~CH_FLAG_MUTUAL) {
+    const plaintext = (ch.flags! & HELLO_FLAG_PLAINTEXT) !== 0;
+    if (info.plaintext) {
+      // §12: refused before anything else unless this server was started with allowPlaintext (the reason fits the
+      // 63 characters a node keeps of an alert)
+      if (!this.opts.allowPlaintext) {
+        throw new Abort('unsupported', 'plaintext suite none not allowed (server allowPlaintext off)', 'unsupported');
+      }
+      if (ch.aead !== AEAD_NONE) throw new Abort('unsupported', `suite none needs aead 0 (none), got ${ch.aead}`, 'unsupported');
+      st.aead = 'none';
+      if (!plaintext) throw new Abort('unsupported', 'suite none needs the plaintext flag (0x02) in the ClientHello', 'unsupported');
+    } else {
+      if (!aead) throw new Abort('unsupported', `unsupported aead ${ch.aead}`, 'unsupported');
+      if (plaintext) throw new Abort('unsupported', `plaintext flag with suite ${suite}`, 'unsupported');
+    }
+    if (ch.flags! & ~(CH_FLAG_MUTUAL | HELLO_FLAG_PLAINTEXT)) {
       throw new Abort('unsupported', `unsupported ClientHello flags 0x${ch.flags!.toString(16).padStart(2, '0')}`, 'unsupported');
     }
     const mutual = (ch.flags! & CH_FLAG_MUTUAL) !== 0;
@@ -381,6 +406,20 @@ export class HandshakeServer {
     }
     if (ch.share.length !== clientShareLen(suite)) {
       throw new Abort('decode_error', `${suite} client share must be ${clientShareLen(suite)} bytes`, 'decode_error');
+    }
+    if (info.plaintext) {
+      // §12: ServerHello with empty share, cert and sig and the plaintext flag; no transcript, no key schedule, no
+      // Finished. The records are those of every suite, in the clear.
+      const empty = Buffer.alloc(0);
+      socket.write(encodeServerHello({
+        serverRandom: randomBytes(RANDOM_LEN), share: empty, cert: empty, sig: empty, flags: HELLO_FLAG_PLAINTEXT,
+      }));
+      st.hsNs = process.hrtime.bigint();
+      secrets.rx = new PlaintextRecordReceiver(ch.refresh);
+      secrets.tx = new PlaintextRecordSender(ch.refresh);
+      await this.echo(st, frames, secrets.rx, secrets.tx, RECORD_HEADER_LEN);
+      st.ok = true;
+      return;
     }
     // QKD suites (§11): one key for the handshake plus qkd_upd fresh keys for the record epochs, taken now
     let qkdIds: Buffer | undefined;
@@ -557,23 +596,31 @@ export class HandshakeServer {
 
     // Record phase
     const epochKeys = secrets.qkd?.slice(1).map((k) => k.key);
-    secrets.rx = new RecordReceiver(aead, secrets.hs.c2s, ch.refresh, epochKeys);
-    secrets.tx = new RecordSender(aead, secrets.hs.s2c, ch.refresh, epochKeys);
+    const recAead = aead!; // checked with the ClientHello for every suite but none, which has returned above
+    secrets.rx = new RecordReceiver(recAead, secrets.hs.c2s, ch.refresh, epochKeys);
+    secrets.tx = new RecordSender(recAead, secrets.hs.s2c, ch.refresh, epochKeys);
     secrets.hs = undefined; // ownership of the traffic secrets moved to the record objects
+    await this.echo(st, frames, secrets.rx, secrets.tx, RECORD_OVERHEAD);
+    st.ok = true;
+  }
+
+  /** Record phase: echo every record until close_notify. `overhead`: body bytes besides the payload. */
+  private async echo(st: ConnState, frames: FrameStream, rx: RecordOpener, tx: RecordSealer, overhead: number): Promise<void> {
+    const fault = this.opts.fault;
     for (;;) {
       const f = await this.read(frames, MSG.Record, MSG.Alert);
       if (f.type === MSG.Alert) break; // close_notify (other alerts threw in read())
-      const { plaintext } = secrets.rx.open(f.body);
-      const body: Buffer = secrets.tx.seal(plaintext);
+      const { plaintext } = rx.open(f.body);
+      const body: Buffer = tx.seal(plaintext);
       if (st.recs === 0 && fault === 'tamper') {
-        const i = body.length > 26 ? 10 : body.length - 1; // first ciphertext byte, or the tag when empty
+        // first ciphertext (plaintext: payload) byte, or the last byte (the tag) when the payload is empty
+        const i = body.length > overhead ? RECORD_HEADER_LEN : body.length - 1;
         body[i]! ^= 0x01;
       }
       const frame = encodeRecordFrame(body);
-      socket.write(frame);
-      if (st.recs === 0 && fault === 'replay') socket.write(frame);
+      st.socket.write(frame);
+      if (st.recs === 0 && fault === 'replay') st.socket.write(frame);
       st.recs++;
     }
-    st.ok = true;
   }
 }

@@ -35,31 +35,47 @@ export type ClassicalSuiteName = 'rsa2048' | 'ecdhe-p256-ecdsa' | 'x25519';
 export type PqSuiteName = 'mlkem512-mldsa44' | 'mlkem768-mldsa65' | 'mlkem1024-mldsa87' | 'x25519mlkem768';
 /** QKD-augmented suites (HANDSHAKE.md §11): a PQ suite's key exchange plus fresh QKD keys. */
 export type QkdSuiteName = 'qkd-mlkem768' | 'qkd-x25519mlkem768';
-export type SuiteName = ClassicalSuiteName | PqSuiteName | QkdSuiteName;
+/**
+ * The plaintext baseline (HANDSHAKE.md §12, the paper's "No Encryption" row): no key exchange, no authentication,
+ * no key schedule, records in the clear. A server negotiates it only when started with `allowPlaintext`.
+ */
+export type PlaintextSuiteName = 'none';
+export type SuiteName = ClassicalSuiteName | PqSuiteName | QkdSuiteName | PlaintextSuiteName;
 export type AeadName = 'aes-256-gcm' | 'chacha20-poly1305';
 
 export const SUITE_IDS: Readonly<Record<SuiteName, number>> = {
   'rsa2048': 1, 'ecdhe-p256-ecdsa': 2, 'x25519': 3,
   'mlkem512-mldsa44': 4, 'mlkem768-mldsa65': 5, 'mlkem1024-mldsa87': 6, 'x25519mlkem768': 7,
   'qkd-mlkem768': 8, 'qkd-x25519mlkem768': 9,
+  'none': 10,
 };
 export const AEAD_IDS: Readonly<Record<AeadName, number>> = { 'aes-256-gcm': 1, 'chacha20-poly1305': 2 };
 export const CLASSICAL_SUITES: readonly ClassicalSuiteName[] = ['rsa2048', 'ecdhe-p256-ecdsa', 'x25519'];
 export const PQ_SUITES: readonly PqSuiteName[] = ['mlkem512-mldsa44', 'mlkem768-mldsa65', 'mlkem1024-mldsa87', 'x25519mlkem768'];
 export const QKD_SUITES: readonly QkdSuiteName[] = ['qkd-mlkem768', 'qkd-x25519mlkem768'];
-export const SUITES: readonly SuiteName[] = [...CLASSICAL_SUITES, ...PQ_SUITES, ...QKD_SUITES];
+/** §12: not part of any default suite list; a server refuses it unless started with `allowPlaintext`. */
+export const PLAINTEXT_SUITES: readonly PlaintextSuiteName[] = ['none'];
+/** Every suite id this implementation knows (the plaintext baseline included). */
+export const SUITES: readonly SuiteName[] = [...CLASSICAL_SUITES, ...PQ_SUITES, ...QKD_SUITES, ...PLAINTEXT_SUITES];
 export const AEADS: readonly AeadName[] = ['aes-256-gcm', 'chacha20-poly1305'];
 
 /** ClientHello `flags` (§10.3): bit 0 = mutual authentication. */
 export const CH_FLAG_MUTUAL = 0x01;
+/**
+ * ClientHello and ServerHello `flags` bit 1 (§12): "this connection is unauthenticated plaintext". Required in
+ * both hellos of suite `none`, forbidden with every other suite.
+ */
+export const HELLO_FLAG_PLAINTEXT = 0x02;
+/** The `aead` id of a plaintext ClientHello (§12): records carry no AEAD. Not an AeadName. */
+export const AEAD_NONE = 0;
 
 /** How a suite exchanges keys and authenticates the server (§2, §10). */
 export interface SuiteInfo {
-  kex: 'rsa' | 'p256' | 'x25519' | 'mlkem' | 'x25519mlkem';
+  kex: 'rsa' | 'p256' | 'x25519' | 'mlkem' | 'x25519mlkem' | 'none';
   /** ML-KEM parameter set (ML-KEM and hybrid suites). */
   kem?: 512 | 768 | 1024;
   /** Server authentication: RSA key transport, ECDSA P-256, or ML-DSA of `dsa`'s level. */
-  auth: 'rsa' | 'ecdsa' | 'mldsa';
+  auth: 'rsa' | 'ecdsa' | 'mldsa' | 'none';
   dsa?: 44 | 65 | 87;
   /** ML-DSA level of the client's key under mutual authentication (undefined: mutual not allowed). */
   clientDsa?: 44 | 65 | 87;
@@ -67,6 +83,8 @@ export interface SuiteInfo {
   serverShare: number;
   /** QKD suite (§11): ClientHello carries qkd_upd, ServerHello the key_IDs, the schedule mixes QKD keys. */
   qkd?: true;
+  /** Plaintext baseline (§12): hello exchange only, records in the clear, server must allow it. */
+  plaintext?: true;
 }
 
 export const SUITE_INFO: Readonly<Record<SuiteName, SuiteInfo>> = {
@@ -80,12 +98,19 @@ export const SUITE_INFO: Readonly<Record<SuiteName, SuiteInfo>> = {
   // §11: same shares and server authentication as suites 5 and 7; no mutual mode (the QKD key authenticates the node)
   'qkd-mlkem768': { kex: 'mlkem', kem: 768, auth: 'mldsa', dsa: 65, clientShare: 1184, serverShare: 1088, qkd: true },
   'qkd-x25519mlkem768': { kex: 'x25519mlkem', kem: 768, auth: 'ecdsa', clientShare: 1184 + 32, serverShare: 1088 + 32, qkd: true },
+  // §12: empty shares, empty cert and signature, no mutual mode, no QKD
+  'none': { kex: 'none', auth: 'none', clientShare: 0, serverShare: 0, plaintext: true },
 };
 
 /** §11: suite ids that carry the QKD fields (qkd_upd in the ClientHello, key_IDs in the ServerHello). */
 export function isQkdSuiteId(id: number): boolean {
   const n = suiteName(id);
   return n !== undefined && SUITE_INFO[n].qkd === true;
+}
+/** §12: the suite id is the plaintext baseline. */
+export function isPlaintextSuiteId(id: number): boolean {
+  const n = suiteName(id);
+  return n !== undefined && SUITE_INFO[n].plaintext === true;
 }
 /** Bytes of a binary key_ID (a UUID, RFC 9562), §11. */
 export const QKD_ID_LEN = 16;
@@ -473,6 +498,8 @@ export interface ServerHello {
   sig: Buffer;
   /** §11, QKD suites only: the binary key_IDs (16 bytes each), epoch 0 first; encoded as ids_len(2) | ids. */
   qkdIds?: Buffer;
+  /** §12, suite `none` only: flags(1) after sig (HELLO_FLAG_PLAINTEXT); encoded when present. */
+  flags?: number;
 }
 
 export function encodeServerHello(m: ServerHello): Buffer {
@@ -483,19 +510,24 @@ export function encodeServerHello(m: ServerHello): Buffer {
     u16(m.cert.length, 'cert'), m.cert,
     u16(m.sig.length, 'sig'), m.sig,
     ...(m.qkdIds ? [u16(m.qkdIds.length, 'key_IDs'), m.qkdIds] : []),
+    ...(m.flags !== undefined ? [Buffer.of(m.flags)] : []),
   ]));
 }
 
-/** `qkd`: the suite is a QKD suite (§11), whose ServerHello ends with ids_len(2) | key_IDs. */
-export function decodeServerHello(body: Buffer, qkd = false): ServerHello {
+/**
+ * `qkd`: the suite is a QKD suite (§11), whose ServerHello ends with ids_len(2) | key_IDs; `plaintext`: suite
+ * `none` (§12), whose ServerHello ends with flags(1). Structural decode only; the caller checks the values.
+ */
+export function decodeServerHello(body: Buffer, qkd = false, plaintext = false): ServerHello {
   const c = new Cursor(body, 'ServerHello');
   const serverRandom = c.bytes(RANDOM_LEN);
   const share = c.vec16();
   const cert = c.vec16();
   const sig = c.vec16();
   const qkdIds = qkd ? c.vec16() : undefined;
+  const flags = plaintext ? c.u8() : undefined;
   c.end();
-  return { serverRandom, share, cert, sig, ...(qkdIds ? { qkdIds } : {}) };
+  return { serverRandom, share, cert, sig, ...(qkdIds ? { qkdIds } : {}), ...(flags !== undefined ? { flags } : {}) };
 }
 
 export function encodeClientKeyExchange(ct: Uint8Array): Buffer {
@@ -560,7 +592,7 @@ export function decodeAlert(body: Buffer): Alert {
   return { code: body[0]!, reason };
 }
 
-/** Record frames carry an opaque body (epoch|seq|ciphertext|tag, see record.ts). */
+/** Record frames carry an opaque body (epoch|seq|ciphertext|tag, or epoch|seq|plaintext for `none`; see record.ts). */
 export function encodeRecordFrame(body: Uint8Array): Buffer {
   return encodeFrame(MSG.Record, body);
 }

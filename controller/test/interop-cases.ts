@@ -4,12 +4,14 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type { NodeLink } from '../drivers/node.js';
+import { createHash } from 'node:crypto';
 import { generateServerKeys, type Fault, type ServerKeys } from '../handshake/server.js';
 import { AEADS } from '../config/campaign.js';
-import { CLASSICAL_SUITES, PQ_SUITES, QKD_SUITES, type PqSuiteName } from '../handshake/wire.js';
+import { CLASSICAL_SUITES, MSG, PQ_SUITES, QKD_SUITES, type PqSuiteName } from '../handshake/wire.js';
 import { provisionNode, QkdKeyPairSource, type QkdKey } from '../handshake/qkd.js';
 import type { JsonObject } from '../link/frame.js';
-import { withNode, withServer, burst, type NodeHandle } from './harness.js';
+import { LinkError } from '../drivers/node.js';
+import { withNode, withServer, burst, startProxy, type NodeHandle } from './harness.js';
 
 /** Which node firmware the cases run against. */
 export interface NodeTarget {
@@ -265,6 +267,185 @@ export function qkdInteropCases(target: NodeTarget): void {
         const all = hexOf(ks);
         for (const e of events) { const j = JSON.stringify(e); for (const h of all) assert.ok(!j.includes(h), 'key bytes in an op event'); }
         for (const l of lines) for (const h of all) assert.ok(!l.toLowerCase().includes(h), 'key bytes on the console');
+      }),
+    );
+  });
+}
+
+/** The node's record plaintext (qshs.c): record i of an operation, byte j = (i · 131 + j) mod 256. */
+export function nodePattern(i: number, bytes: number): Buffer {
+  const b = Buffer.alloc(bytes);
+  for (let j = 0; j < bytes; j++) b[j] = (i * 131 + j) & 0xff;
+  return b;
+}
+
+/** The record header of §6 / §12: epoch(2) | seq(8). */
+function recordHeader(epoch: number, seq: number): Buffer {
+  const h = Buffer.alloc(10);
+  h.writeUInt16BE(epoch, 0);
+  h.writeBigUInt64BE(BigInt(seq), 2);
+  return h;
+}
+
+/**
+ * The plaintext baseline `none` (HANDSHAKE.md §12) on a real node: records in the clear (seen by a proxy), the
+ * same framing as the AEAD suites minus the 16-byte tag, tampered and replayed echoes, and a server that does not
+ * allow plaintext.
+ */
+export function plaintextInteropCases(target: NodeTarget): void {
+  const node = nodeOf(target);
+  const emptyPin = createHash('sha256').update(Buffer.alloc(0)).digest('hex');
+
+  test(`none: node bursts succeed with steps connect/hs/rec/total and the AEAD suites' framing minus the tag${target.tag}`, async (tc) => {
+    if (!target.ready(tc)) return;
+    await withServer({ keys: keys(), allowPlaintext: true }, (srv, port, sops) =>
+      node('inone-ok', async (link) => {
+        assert.equal(srv.pin('none'), emptyPin, 'pin of none = SHA-256 of the empty cert');
+        const { res, events: ops } = await burst(link, port, srv.pin('none'), { suite: 'none', n: 3, records: 5, bytes: 100, refresh: 2 });
+        assert.equal(res.done, 3, JSON.stringify(ops[0]));
+        assert.equal(res.failed, 0);
+        assert.equal(ops.length, 3);
+        for (const op of ops) {
+          assert.equal(op.ok, true, JSON.stringify(op));
+          const t = op.t as Record<string, number>;
+          assert.deepEqual(Object.keys(t), ['connect', 'hs', 'rec', 'total'], 'no keygen / dh / verify / kdf / fin step');
+          assert.ok(t.hs! >= t.connect! && t.rec! > 0 && t.total! >= t.hs! + t.rec! - 1);
+          assert.equal(op.recs, 5);
+          assert.equal(op.hs_tx, 46, 'ClientHello: 45 + flags byte, no share, no Finished');
+          assert.equal(op.hs_rx, 43, 'ServerHello: 4 + 32 + 3 empty vectors + flags byte');
+          assert.equal(op.rec_tx, 5 * (4 + 10 + 100), 'frame header + epoch/seq + payload, no tag');
+          assert.equal(op.rec_rx, 5 * (4 + 10 + 100));
+          assert.equal(op.ck, undefined);
+          assert.equal(op.qkd_n, undefined);
+        }
+        // the same burst with an AEAD suite on the same server: exactly one 16-byte tag more per record each way
+        const { events: aeadOps } = await burst(link, port, srv.pin('x25519'), { suite: 'x25519', n: 1, records: 5, bytes: 100, refresh: 2 });
+        assert.equal(aeadOps[0]!.ok, true, JSON.stringify(aeadOps[0]));
+        assert.equal(aeadOps[0]!.rec_tx, (ops[0]!.rec_tx as number) + 5 * 16);
+        assert.equal(aeadOps[0]!.rec_rx, (ops[0]!.rec_rx as number) + 5 * 16);
+        // no pin needed for none; the aead argument is ignored (the wire says aead 0)
+        const noPin = await link.request('hs', { suite: 'none', host: '127.0.0.1', port, n: 1, records: 2, bytes: 8, aead: 'chacha20-poly1305' }, { idle: true, timeoutMs: 30000 });
+        assert.equal(noPin.done, 1);
+        await assert.rejects(link.request('hs', { suite: 'none', host: '127.0.0.1', port, n: 1, mutual: true }),
+          (e: unknown) => e instanceof LinkError && e.code === 'E_ARGS' && /mutual/.test(e.message));
+        await settle();
+        for (const op of ops) {
+          const so = sops.find((o) => o.cr === op.cr);
+          assert.ok(so && so.ok, `server did not see ${String(op.cr)} succeed`);
+          assert.equal(so.suite, 'none');
+          assert.equal(so.aead, 'none');
+          assert.equal(so.recs, 5);
+          assert.ok(so.hsUs !== undefined);
+          assert.equal(so.bytesIn, (op.hs_tx as number) + (op.rec_tx as number) + 5, '+ close_notify');
+          assert.equal(so.bytesOut, (op.hs_rx as number) + (op.rec_rx as number));
+        }
+      }),
+    );
+  });
+
+  test(`none: the record payload crosses the wire in the clear, echoed byte for byte${target.tag}`, async (tc) => {
+    if (!target.ready(tc)) return;
+    await withServer({ keys: keys(), allowPlaintext: true }, async (srv, port) => {
+      const proxy = await startProxy(port);
+      const B = 64;
+      try {
+        await node('inone-wire', async (link) => {
+          const { res } = await burst(link, proxy.port, srv.pin('none'), { suite: 'none', n: 1, records: 3, bytes: B, refresh: 2 });
+          assert.equal(res.done, 1);
+        });
+        await settle();
+        const c2s = proxy.log.filter((l) => l.dir === 'c2s').map((l) => l.frame);
+        const s2c = proxy.log.filter((l) => l.dir === 's2c').map((l) => l.frame);
+        assert.deepEqual(c2s.map((f) => f.type), [MSG.ClientHello, MSG.Record, MSG.Record, MSG.Record, MSG.Alert]);
+        assert.deepEqual(s2c.map((f) => f.type), [MSG.ServerHello, MSG.Record, MSG.Record, MSG.Record]);
+        // ClientHello: version 1 | suite 10 | aead 0 | refresh 2 | client_random | share_len 0 | flags 0x02 (plaintext)
+        const ch = c2s[0]!.body;
+        assert.equal(ch.length, 42);
+        assert.deepEqual([...ch.subarray(0, 7)], [1, 10, 0, 0, 0, 0, 2]);
+        assert.deepEqual([...ch.subarray(39)], [0, 0, 0x02]);
+        // ServerHello: server_random | share_len 0 | cert_len 0 | sig_len 0 | flags 0x02 (plaintext)
+        const sh = s2c[0]!.body;
+        assert.equal(sh.length, 39);
+        assert.deepEqual([...sh.subarray(32)], [0, 0, 0, 0, 0, 0, 0x02]);
+        const stream = Buffer.concat(c2s.map((f) => f.raw));
+        for (let i = 0; i < 3; i++) {
+          const want = Buffer.concat([recordHeader(Math.floor(i / 2), i), nodePattern(i, B)]);
+          assert.deepEqual(c2s[1 + i]!.body, want, `record ${i}: epoch | seq | the node's plaintext, no tag`);
+          assert.ok(stream.includes(nodePattern(i, B)), `record ${i}'s payload is readable in the TCP stream`);
+          assert.deepEqual(s2c[1 + i]!.body, want, `echo ${i}: the same bytes back`);
+        }
+        assert.deepEqual([...c2s[4]!.body], [0], 'close_notify');
+      } finally {
+        await proxy.close();
+      }
+    });
+  });
+
+  test(`none: a changed echo is E_RECORD (bad_record_mac), a replayed one E_REPLAY${target.tag}`, async (tc) => {
+    if (!target.ready(tc)) return;
+    await withServer({ keys: keys(), allowPlaintext: true }, async (srv, port, sops) => {
+      // a man in the middle flips one payload bit of the second echo
+      const proxy = await startProxy(port, (dir, f) => {
+        if (dir !== 's2c' || f.type !== MSG.Record || f.body.readBigUInt64BE(2) !== 1n) return undefined;
+        const raw = Buffer.from(f.raw);
+        raw[4 + 10 + 3]! ^= 0x01;
+        return [raw];
+      });
+      try {
+        await node('inone-tamper', async (link) => {
+          const { res, events } = await burst(link, proxy.port, srv.pin('none'), { suite: 'none', n: 2, records: 4, bytes: 32 });
+          assert.equal(res.failed, 2);
+          for (const op of events) {
+            assert.equal(op.ok, false);
+            assert.equal(op.err, 'E_RECORD', JSON.stringify(op));
+            assert.match(op.msg as string, /echo of record 1 \(seq 1\) differs from what was sent \(plaintext, no MAC\)/);
+            assert.equal(op.recs, 1);
+          }
+          await settle();
+          for (const op of events) assert.equal(sops.find((o) => o.cr === op.cr)?.err, 'peer_alert:bad_record_mac');
+        });
+      } finally {
+        await proxy.close();
+      }
+    });
+    for (const [fault, code, alert] of [['tamper', 'E_RECORD', 'bad_record_mac'], ['replay', 'E_REPLAY', 'replay']] as const) {
+      await withServer({ keys: keys(), allowPlaintext: true, fault }, (srv, port, sops) =>
+        node(`inone-${fault}`, async (link) => {
+          const { res, events } = await burst(link, port, srv.pin('none'), { suite: 'none', n: 1, records: 3, bytes: 16 });
+          assert.equal(res.failed, 1, fault);
+          assert.equal(events[0]!.err, code, JSON.stringify(events[0]));
+          await settle();
+          assert.equal(sops.find((o) => o.cr === events[0]!.cr)?.err, `peer_alert:${alert}`);
+        }),
+      );
+    }
+  });
+
+  test(`none: a server not started with allowPlaintext refuses it and the node says why${target.tag}`, async (tc) => {
+    if (!target.ready(tc)) return;
+    await withServer({ keys: keys() }, (srv, port, sops) =>
+      node('inone-refused', async (link) => {
+        const { res, events } = await burst(link, port, srv.pin('none'), { suite: 'none', n: 2, records: 3, bytes: 16 });
+        assert.equal(res.failed, 2);
+        for (const op of events) {
+          assert.equal(op.ok, false);
+          assert.equal(op.err, 'E_ALERT', JSON.stringify(op));
+          assert.match(op.msg as string, /unsupported.*plaintext suite none not allowed/);
+          assert.equal(op.recs, 0);
+          assert.equal(op.rec_tx, 0);
+          assert.equal(op.hs_tx, 46);
+        }
+        await settle();
+        for (const op of events) {
+          const so = sops.find((o) => o.cr === op.cr)!;
+          assert.equal(so.ok, false);
+          assert.equal(so.err, 'unsupported');
+          assert.equal(so.suite, 'none');
+          assert.equal(so.recs, 0);
+        }
+        // the same server still serves the other suites
+        const { events: ok } = await burst(link, port, srv.pin('x25519'), { suite: 'x25519', n: 1 });
+        assert.equal(ok[0]!.ok, true);
       }),
     );
   });

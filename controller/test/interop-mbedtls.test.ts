@@ -2,7 +2,7 @@
 // POSIX build's OpenSSL port: the same core and POSIX platform port linked against libmbedcrypto
 // (firmware/build/qslab-node-mbedtls, built by `npm run build:firmware` when libmbedtls-dev is installed), run
 // through the shared cases of interop.test.ts / interop-pq.test.ts /
-// interop-qkd.test.ts (interop-cases.ts).
+// interop-qkd.test.ts / handshake-none.test.ts (interop-cases.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { NODE_BINARY_MBEDTLS, ROOT } from '../paths.js';
 import { SUITES } from '../config/campaign.js';
 import { withNode } from './harness.js';
 import { requireService } from './services.js';
-import { classicalInteropCases, pqInteropCases, qkdInteropCases, type NodeTarget } from './interop-cases.js';
+import { classicalInteropCases, plaintextInteropCases, pqInteropCases, qkdInteropCases, type NodeTarget } from './interop-cases.js';
 
 const MBEDTLS: NodeTarget = {
   tag: ' [mbedtls]',
@@ -36,3 +36,4 @@ test('the mbedTLS build says hello with its own build hash and every suite [mbed
 classicalInteropCases(MBEDTLS);
 pqInteropCases(MBEDTLS);
 qkdInteropCases(MBEDTLS);
+plaintextInteropCases(MBEDTLS);

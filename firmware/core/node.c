@@ -370,7 +370,9 @@ static void cmd_hs(uint32_t id, const qs_jobj *o)
         reply_err(id, "E_ARGS", "aead: aes-256-gcm or chacha20-poly1305");
         return;
     }
-    if (!(s = arg_str(o, "pin")) || parse_hex32(s, j.p.pin)) {
+    /* none (HANDSHAKE.md §12) has no server key: its pin may be left out (a given one is checked for form only) */
+    const int need_pin = !qs_suite_plaintext(j.p.suite);
+    if ((need_pin || qs_json_get(o, "pin")) && (!(s = arg_str(o, "pin")) || parse_hex32(s, j.p.pin))) {
         reply_err(id, "E_ARGS", "pin: 64 hex digits (SHA-256 of the server SPKI) required");
         return;
     }

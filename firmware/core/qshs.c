@@ -25,9 +25,10 @@ enum { AL_CLOSE = 0, AL_BADMAC = 1, AL_REPLAY = 2, AL_DECODE = 3, AL_HSFAIL = 4,
 #define Z_MAX 96u            /* x25519mlkem768: ML-KEM ss | X25519 ss; QKD suites: qkd_key_0 | that */
 #define CH_FIXED 45u         /* ClientHello frame without the share: 4 + 7 + 32 + 2 */
 #define CH_FLAG_MUTUAL 0x01u
+#define HELLO_FLAG_PLAINTEXT 0x02u   /* §12: ClientHello flags and ServerHello flags of suite `none` */
 
 /* Suite table (HANDSHAKE.md §2, §10). */
-enum { KX_RSA, KX_P256, KX_X25519, KX_MLKEM, KX_HYBRID };
+enum { KX_RSA, KX_P256, KX_X25519, KX_MLKEM, KX_HYBRID, KX_NONE };
 typedef struct {
     const char *name;
     uint8_t kex;       /* KX_* */
@@ -36,20 +37,23 @@ typedef struct {
     uint8_t cdsa;      /* client ML-DSA level under mutual authentication; 0 = not allowed */
     uint16_t cshare, sshare;
     uint8_t qkd;       /* QKD suite (§11) */
+    uint8_t plain;     /* plaintext baseline `none` (§12) */
 } suite_info;
 
 static const suite_info SUITE_TAB[QS_SUITE_MAX + 1] = {
-    { NULL, 0, 0, 0, 0, 0, 0, 0 },
-    { "rsa2048", KX_RSA, 0, 0, 0, 0, 0, 0 },
-    { "ecdhe-p256-ecdsa", KX_P256, 0, 0, 0, 65, 65, 0 },
-    { "x25519", KX_X25519, 0, 0, 0, 32, 32, 0 },
-    { "mlkem512-mldsa44", KX_MLKEM, 2, 44, 44, 800, 768, 0 },
-    { "mlkem768-mldsa65", KX_MLKEM, 3, 65, 65, 1184, 1088, 0 },
-    { "mlkem1024-mldsa87", KX_MLKEM, 4, 87, 87, 1568, 1568, 0 },
-    { "x25519mlkem768", KX_HYBRID, 3, 0, 65, 1184 + 32, 1088 + 32, 0 },
+    { NULL, 0, 0, 0, 0, 0, 0, 0, 0 },
+    { "rsa2048", KX_RSA, 0, 0, 0, 0, 0, 0, 0 },
+    { "ecdhe-p256-ecdsa", KX_P256, 0, 0, 0, 65, 65, 0, 0 },
+    { "x25519", KX_X25519, 0, 0, 0, 32, 32, 0, 0 },
+    { "mlkem512-mldsa44", KX_MLKEM, 2, 44, 44, 800, 768, 0, 0 },
+    { "mlkem768-mldsa65", KX_MLKEM, 3, 65, 65, 1184, 1088, 0, 0 },
+    { "mlkem1024-mldsa87", KX_MLKEM, 4, 87, 87, 1568, 1568, 0, 0 },
+    { "x25519mlkem768", KX_HYBRID, 3, 0, 65, 1184 + 32, 1088 + 32, 0, 0 },
     /* §11: suites 5 and 7 plus QKD keys; no mutual mode (the QKD key authenticates the node) */
-    { "qkd-mlkem768", KX_MLKEM, 3, 65, 0, 1184, 1088, 1 },
-    { "qkd-x25519mlkem768", KX_HYBRID, 3, 0, 0, 1184 + 32, 1088 + 32, 1 },
+    { "qkd-mlkem768", KX_MLKEM, 3, 65, 0, 1184, 1088, 1, 0 },
+    { "qkd-x25519mlkem768", KX_HYBRID, 3, 0, 0, 1184 + 32, 1088 + 32, 1, 0 },
+    /* §12: unauthenticated plaintext baseline: empty shares, no server key, records without AEAD */
+    { "none", KX_NONE, 0, 0, 0, 0, 0, 0, 1 },
 };
 
 static const char *const AEADS[] = { NULL, "aes-256-gcm", "chacha20-poly1305" };
@@ -63,6 +67,7 @@ const char *qs_aead_name(int a) { return a >= 1 && a <= 2 ? AEADS[a] : "?"; }
 const char *qs_alert_name(int c) { return c >= 0 && c <= 7 ? ALERTS[c] : "unknown"; }
 int qs_suite_mutual_ok(int s) { return s >= 1 && s <= QS_SUITE_MAX && SUITE_TAB[s].cdsa != 0; }
 int qs_suite_qkd(int s) { return s >= 1 && s <= QS_SUITE_MAX && SUITE_TAB[s].qkd != 0; }
+int qs_suite_plaintext(int s) { return s >= 1 && s <= QS_SUITE_MAX && SUITE_TAB[s].plain != 0; }
 uint32_t qs_qkd_upd(uint32_t records, uint32_t refresh) { return records && refresh ? (records - 1u) / refresh : 0u; }
 
 const char *qs_step_name(int k, int suite)
@@ -299,6 +304,7 @@ void qs_hs_op(const qs_hs_params *P, qs_op_result *R)
     client_key *ck = NULL;
     const int qkd = SI->qkd;
     const uint32_t qupd = qkd ? qs_qkd_upd(P->records, P->refresh) : 0;
+    const int plain = SI->plain;   /* §12 `none`: hello exchange, then records in the clear */
 
     if (!SI->name) { fail(R, QS_E_ARGS, "unknown suite %d", P->suite); goto done_early; }
     if (P->mutual && !mutual) { fail(R, QS_E_ARGS, "mutual authentication needs a post-quantum suite"); goto done_early; }
@@ -312,7 +318,7 @@ void qs_hs_op(const qs_hs_params *P, qs_op_result *R)
     }
     if (qkd && qupd > QS_QKD_MAX_UPD) { fail(R, QS_E_ARGS, "records/refresh: more than %u fresh QKD keys", QS_QKD_MAX_UPD); goto done_early; }
     sharelen = SI->cshare;
-    chlen = CH_FIXED + sharelen + (mutual ? 1u : 0u) + (qkd ? 1u : 0u);
+    chlen = CH_FIXED + sharelen + (mutual || plain ? 1u : 0u) + (qkd ? 1u : 0u);
     if (chlen > sizeof ch_small) {
         chbuf = qs_malloc(chlen);
         if (!chbuf) { fail(R, QS_E_OOM, "no memory for the ClientHello"); goto done_early; }
@@ -351,9 +357,10 @@ done_early:;
         goto done;
     }
 
-    /* ---- keygen (rsa2048: premaster random; ML-KEM: key pair, ek straight into the ClientHello) ---- */
-    ts = qs_now_ns();
-    {
+    /* ---- keygen (rsa2048: premaster random; ML-KEM: key pair, ek straight into the ClientHello; none: nothing,
+     * no step) ---- */
+    if (!plain) {
+        ts = qs_now_ns();
         uint8_t *share = ch + CH_FIXED;
         switch (kx) {
         case KX_X25519: rc = qs_x25519_keygen(&kex, share); break;
@@ -366,15 +373,15 @@ done_early:;
             if (rc == QS_OK && kx == KX_HYBRID) rc = qs_x25519_keygen(&kex, share + kem_ek);
             break;
         }
+        step(R, QS_T_KEYGEN, ts);
+        if (rc) { fail(R, rc == QS_E_OOM ? QS_E_OOM : QS_E_CRYPTO, "keygen failed"); goto done; }
     }
-    step(R, QS_T_KEYGEN, ts);
-    if (rc) { fail(R, rc == QS_E_OOM ? QS_E_OOM : QS_E_CRYPTO, "keygen failed"); goto done; }
 
     /* ---- ClientHello ---- */
     hdr(ch, MT_CH, chlen - 4);
     ch[4] = 1;
     ch[5] = (uint8_t)P->suite;
-    ch[6] = (uint8_t)P->aead;
+    ch[6] = plain ? (uint8_t)QS_RL_PLAINTEXT : (uint8_t)P->aead;   /* §12: aead 0 = no AEAD */
     ch[7] = (uint8_t)(P->refresh >> 24);
     ch[8] = (uint8_t)(P->refresh >> 16);
     ch[9] = (uint8_t)(P->refresh >> 8);
@@ -383,8 +390,11 @@ done_early:;
     put_be16(ch + 43, sharelen);
     if (mutual) ch[CH_FIXED + sharelen] = CH_FLAG_MUTUAL;
     if (qkd) ch[CH_FIXED + sharelen] = (uint8_t)qupd;   /* §11.1 qkd_upd (no flags with the QKD suites) */
-    tr = qs_sha256_new();
-    if (!tr || qs_sha256_update(tr, ch, chlen)) { fail(R, QS_E_OOM, "transcript hash"); goto done; }
+    if (plain) ch[CH_FIXED + sharelen] = HELLO_FLAG_PLAINTEXT;   /* §12: the client asks for plaintext, explicitly */
+    if (!plain) {   /* none has no key schedule, hence no transcript */
+        tr = qs_sha256_new();
+        if (!tr || qs_sha256_update(tr, ch, chlen)) { fail(R, QS_E_OOM, "transcript hash"); goto done; }
+    }
     if (c_send(&C, ch, chlen)) goto done;
 
     /* ---- ServerHello ---- */
@@ -423,12 +433,27 @@ done_early:;
         R->qkd_n = 1 + qupd;
         qs_qkd_id_str(qids, qid0);
     }
+    uint8_t sflags = 0;
+    if (plain) {
+        /* §12: flags(1) = plaintext, the server's explicit confirmation */
+        if (end - p < 1) goto sh_trunc;
+        sflags = *p++;
+    }
     if (p != end) { fail(R, QS_E_DECODE, "decode_error: ServerHello has %u trailing bytes", (unsigned)(end - p)); goto done; }
     if (ssharelen != SI->sshare || (kx == KX_P256 && sshare[0] != 0x04)) {
         fail(R, QS_E_DECODE, "decode_error: server share of %u bytes for %s", (unsigned)ssharelen, SI->name);
         goto done;
     }
     if (!signed_sh && siglen != 0) { fail(R, QS_E_DECODE, "decode_error: rsa2048 ServerHello carries a signature"); goto done; }
+    if (plain) {
+        /* §12: no server key, no signature, no key schedule, no Finished: the handshake ends here */
+        if (certlen != 0 || siglen != 0) { fail(R, QS_E_DECODE, "decode_error: none ServerHello carries a key or signature"); goto done; }
+        if (sflags != HELLO_FLAG_PLAINTEXT) {
+            fail(R, QS_E_DECODE, "decode_error: ServerHello does not confirm plaintext (flags 0x%02x)", (unsigned)sflags);
+            goto done;
+        }
+        goto hs_done;
+    }
 
     /* ---- verify: pin first, then the signature ---- */
     ts = qs_now_ns();
@@ -658,6 +683,7 @@ done_early:;
         else fail(R, QS_E_AUTH, "server Finished does not verify");
         goto done;
     }
+hs_done:
     R->t_ns[QS_T_HS] = qs_now_ns() - t0;
     R->t_set |= 1u << QS_T_HS;
     in_hs = 0;
@@ -667,9 +693,11 @@ done_early:;
     C.rx = &R->rec_rx;
     t_rec0 = qs_now_ns();
     if (P->records > 0) {
-        const size_t B = P->bytes, blen = B + QS_RL_OVERHEAD, flen2 = 4 + blen;
-        rc = qs_rl_init(&tx, P->aead, P->refresh, S.c2s);
-        if (rc == QS_OK) { have_tx = 1; rc = qs_rl_init(&rx, P->aead, P->refresh, S.s2c); }
+        /* none (§12): the same framing, sequence numbers, epochs and replay window, records in the clear */
+        const int rl_aead = plain ? QS_RL_PLAINTEXT : P->aead;
+        const size_t ovh = qs_rl_overhead(rl_aead), B = P->bytes, blen = B + ovh, flen2 = 4 + blen;
+        rc = qs_rl_init(&tx, rl_aead, P->refresh, S.c2s);
+        if (rc == QS_OK) { have_tx = 1; rc = qs_rl_init(&rx, rl_aead, P->refresh, S.s2c); }
         if (rc == QS_OK) have_rx = 1;
         if (rc == QS_OK && qkd) {
             /* §11.4: the fresh QKD keys of epochs 1..qkd_upd, mixed into both directions' ratchets */
@@ -692,7 +720,7 @@ done_early:;
             if (c_send(&C, sbuf, flen2)) goto done;
             uint32_t rlen;
             if (recv_hdr(&C, MT_REC, (uint32_t)blen, &rlen, "echo record")) goto done;
-            if (rlen < QS_RL_OVERHEAD) { fail(R, QS_E_DECODE, "decode_error: record body of %u bytes", (unsigned)rlen); goto done; }
+            if (rlen < ovh) { fail(R, QS_E_DECODE, "decode_error: record body of %u bytes", (unsigned)rlen); goto done; }
             if (c_recv(&C, rbuf + 4, rlen, "echo record")) goto done;
             size_t ptlen = 0;
             uint64_t seq = 0;
@@ -705,7 +733,12 @@ done_early:;
             case QS_E_DECODE: fail(R, rc, "decode_error: short record"); goto done;
             default: fail(R, rc == QS_E_OOM ? rc : QS_E_CRYPTO, "record %u: open failed", (unsigned)i); goto done;
             }
-            if (ptlen != B || memcmp(pt, pt2, B) != 0) { fail(R, QS_E_ECHO, "echo of record %u differs from what was sent", (unsigned)i); goto done; }
+            if (ptlen != B || memcmp(pt, pt2, B) != 0) {
+                /* none: the byte-for-byte comparison is the only integrity check, so a mismatch counts as a bad MAC */
+                if (plain) fail(R, QS_E_BADMAC, "echo of record %u (seq %llu) differs from what was sent (plaintext, no MAC)", (unsigned)i, (unsigned long long)seq);
+                else fail(R, QS_E_ECHO, "echo of record %u differs from what was sent", (unsigned)i);
+                goto done;
+            }
             R->recs++;
         }
     }

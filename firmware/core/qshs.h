@@ -10,7 +10,8 @@ enum {
     QS_SUITE_MLKEM512_MLDSA44 = 4, QS_SUITE_MLKEM768_MLDSA65 = 5, QS_SUITE_MLKEM1024_MLDSA87 = 6,
     QS_SUITE_X25519MLKEM768 = 7,
     QS_SUITE_QKD_MLKEM768 = 8, QS_SUITE_QKD_X25519MLKEM768 = 9,   /* HANDSHAKE.md §11 */
-    QS_SUITE_MAX = 9
+    QS_SUITE_NONE = 10,   /* HANDSHAKE.md §12: unauthenticated plaintext baseline (no key exchange, no AEAD) */
+    QS_SUITE_MAX = 10
 };
 
 /* Step timings, in the order they are reported (names: qs_step_name). */
@@ -25,13 +26,13 @@ enum { QS_T_CONNECT, QS_T_KEYGEN, QS_T_DECAP, QS_T_DH, QS_T_VERIFY, QS_T_SIGN, Q
 
 typedef struct {
     int suite;            /* QS_SUITE_* */
-    int aead;             /* QS_AEAD_* */
+    int aead;             /* QS_AEAD_* (ignored by `none`: its records carry no AEAD) */
     uint32_t refresh;     /* K */
     uint32_t records;     /* M */
     uint32_t bytes;       /* B */
     char host[128];
     uint16_t port;
-    uint8_t pin[32];      /* SHA-256 of the server's cert (SPKI DER, or raw ML-DSA public key) */
+    uint8_t pin[32];      /* SHA-256 of the server's cert (SPKI DER, or raw ML-DSA public key); unused by `none` */
     uint32_t timeout_ms;  /* data-plane timeout */
     int mutual;           /* mutual authentication (HANDSHAKE.md §10.3; suites 4-7 only) */
 } qs_hs_params;
@@ -57,6 +58,9 @@ int qs_suite_by_name(const char *name);
 int qs_suite_mutual_ok(int suite);
 /* Whether a suite is a QKD suite (8, 9; HANDSHAKE.md §11). */
 int qs_suite_qkd(int suite);
+/* Whether a suite is the plaintext baseline `none` (HANDSHAKE.md §12): no key exchange, no authentication, no
+ * key schedule, records in the clear. The `hs` command needs no pin for it and ignores its aead. */
+int qs_suite_plaintext(int suite);
 /* qkd_upd for M records and refresh K: floor((M-1)/K), 0 when M or K is 0. */
 uint32_t qs_qkd_upd(uint32_t records, uint32_t refresh);
 /* Event key of a step ("encap" for QS_T_DH under rsa2048). */

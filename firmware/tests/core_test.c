@@ -1,9 +1,14 @@
 /* Host unit tests of the portable core (+ the OpenSSL crypto port and the POSIX port underneath). */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "../core/crypto_port.h"
@@ -12,6 +17,7 @@
 #include "../core/port.h"
 #include "../core/proto.h"
 #include "../core/qs.h"
+#include "../core/qshs.h"
 #include "../core/record.h"
 #include "../ports/posix/posix.h"
 
@@ -433,6 +439,225 @@ static void test_record(void)
     qs_rl_free(&rx);
 }
 
+/* ---- plaintext records (suite none, HANDSHAKE.md §12) ------------------------------------------------------------ */
+static void test_record_plaintext(void)
+{
+    uint8_t pt[40], body[12][40 + QS_RL_HDR], out[40], t[40 + QS_RL_HDR], zero[32] = { 0 };
+    size_t ptlen;
+    uint64_t seq;
+    qs_rl tx, rx;
+    CHECK(qs_rl_overhead(QS_RL_PLAINTEXT) == QS_RL_HDR && qs_rl_overhead(QS_AEAD_AES256GCM) == QS_RL_OVERHEAD &&
+          qs_rl_overhead(QS_AEAD_CHACHA20POLY1305) == QS_RL_OVERHEAD);
+    CHECK(qs_rl_init(&tx, QS_RL_PLAINTEXT, 3, NULL) == QS_OK && qs_rl_init(&rx, QS_RL_PLAINTEXT, 3, NULL) == QS_OK);
+    CHECK(tx.ctx == NULL && rx.ctx == NULL);
+    for (int i = 0; i < 10; i++) {
+        memset(pt, 0xA0 + i, sizeof pt);
+        CHECK(qs_rl_seal(&tx, pt, sizeof pt, body[i]) == QS_OK);
+        /* same header as the AEAD records (epoch = floor(seq / K), seq), then the plaintext itself, no tag */
+        CHECK(body[i][0] == 0 && body[i][1] == i / 3 && body[i][9] == i && memcmp(body[i] + QS_RL_HDR, pt, sizeof pt) == 0);
+    }
+    /* key refresh is a no-op: the epoch counter moved, no secret was ever set */
+    CHECK(tx.epoch == 3 && tx.next_seq == 10 && memcmp(tx.secret, zero, 32) == 0 && tx.ctx == NULL);
+    CHECK(qs_rl_open(&rx, body[0], sizeof body[0], out, &ptlen, &seq) == QS_OK && ptlen == 40 && out[0] == 0xA0 && seq == 0);
+    CHECK(qs_rl_open(&rx, body[0], sizeof body[0], out, &ptlen, &seq) == QS_E_REPLAY);
+    /* no MAC: a changed payload is accepted as it is (the caller's echo comparison catches it), and its seq is used */
+    memcpy(t, body[1], sizeof t);
+    t[QS_RL_HDR + 5] ^= 1;
+    CHECK(qs_rl_open(&rx, t, sizeof t, out, &ptlen, &seq) == QS_OK && out[5] == (0xA1 ^ 1) && seq == 1);
+    CHECK(qs_rl_open(&rx, body[1], sizeof body[1], out, &ptlen, &seq) == QS_E_REPLAY);
+    /* wrong epoch field, skip ahead two epochs, retired epoch, replay: as for AEAD records */
+    memcpy(t, body[2], sizeof t);
+    t[1] = 1;
+    CHECK(qs_rl_open(&rx, t, sizeof t, out, &ptlen, &seq) == QS_E_EPOCH);
+    CHECK(qs_rl_open(&rx, body[7], sizeof body[7], out, &ptlen, &seq) == QS_OK && out[0] == 0xA7 && rx.epoch == 2);
+    CHECK(qs_rl_open(&rx, body[5], sizeof body[5], out, &ptlen, &seq) == QS_E_EPOCH);
+    CHECK(qs_rl_open(&rx, body[6], sizeof body[6], out, &ptlen, &seq) == QS_OK && out[0] == 0xA6);
+    CHECK(qs_rl_open(&rx, body[7], sizeof body[7], out, &ptlen, &seq) == QS_E_REPLAY);
+    CHECK(qs_rl_open(&rx, body[9], sizeof body[9], out, &ptlen, &seq) == QS_OK && rx.epoch == 3);
+    CHECK(qs_rl_open(&rx, body[8], QS_RL_HDR - 1, out, &ptlen, &seq) == QS_E_DECODE);
+    CHECK(qs_rl_open(&rx, body[8], sizeof body[8], out, &ptlen, &seq) == QS_E_EPOCH);   /* epoch 2 retired */
+    CHECK(qs_rl_seal(&tx, pt, 0, body[10]) == QS_OK);   /* an empty record: header only */
+    CHECK(qs_rl_open(&rx, body[10], QS_RL_HDR, out, &ptlen, &seq) == QS_OK && ptlen == 0 && seq == 10);
+    CHECK(memcmp(rx.secret, zero, 32) == 0 && rx.ctx == NULL);
+    /* sealing in place (plaintext at the start of the body buffer) */
+    uint8_t b[40 + QS_RL_HDR];
+    for (int j = 0; j < 40; j++) b[j] = (uint8_t)(j * 7);
+    CHECK(qs_rl_seal(&tx, b, 40, b) == QS_OK && b[9] == 11 && b[QS_RL_HDR] == 0 && b[QS_RL_HDR + 39] == (uint8_t)(39 * 7));
+    qs_rl_free(&tx);
+    qs_rl_free(&rx);
+}
+
+/* ---- suite none end to end: qs_hs_op against an in-process fake server (HANDSHAKE.md §12) ------------------------- */
+enum { FS_ECHO, FS_TAMPER, FS_REFUSE, FS_NOFLAG, FS_CERT };
+typedef struct {
+    int lfd;
+    int mode;
+    uint32_t bytes, refresh;
+    uint8_t ch[64];       /* the ClientHello frame as received */
+    size_t chlen;
+    int recs_clear;       /* records whose header was (floor(seq/K), seq) and whose payload was the node's pattern */
+    int recs;
+    int got_close;        /* close_notify received */
+    int alert;            /* other alert received from the node (-1: none) */
+} fake_srv;
+
+static int rd_all(int fd, uint8_t *b, size_t n)
+{
+    for (size_t o = 0; o < n;) {
+        ssize_t k = read(fd, b + o, n - o);
+        if (k <= 0) return -1;
+        o += (size_t)k;
+    }
+    return 0;
+}
+
+static int wr_all(int fd, const uint8_t *b, size_t n)
+{
+    for (size_t o = 0; o < n;) {
+        ssize_t k = write(fd, b + o, n - o);
+        if (k <= 0) return -1;
+        o += (size_t)k;
+    }
+    return 0;
+}
+
+static void *fake_server(void *arg)
+{
+    fake_srv *f = arg;
+    int fd = accept(f->lfd, NULL, NULL);
+    if (fd < 0) return NULL;
+    uint8_t h[4], buf[4 + 16384 + 64];
+    if (rd_all(fd, h, 4) == 0) {
+        size_t l = ((size_t)h[1] << 16) | ((size_t)h[2] << 8) | h[3];
+        if (l + 4 <= sizeof f->ch && rd_all(fd, f->ch + 4, l) == 0) {
+            memcpy(f->ch, h, 4);
+            f->chlen = 4 + l;
+        }
+    }
+    if (f->mode == FS_REFUSE) {
+        static const char why[] = "plaintext suite none is not allowed on this server";
+        buf[0] = 6; buf[1] = 0; buf[2] = 0; buf[3] = (uint8_t)(1 + strlen(why)); buf[4] = 6;
+        memcpy(buf + 5, why, strlen(why));
+        (void)wr_all(fd, buf, 5 + strlen(why));
+        close(fd);
+        return NULL;
+    }
+    /* ServerHello: server_random | share_len 0 | cert_len 0 | sig_len 0 | flags = plaintext */
+    uint8_t sh[4 + 32 + 6 + 1 + 1];
+    size_t shl = 4 + 32 + 6 + 1;
+    memset(sh, 0x5A, sizeof sh);
+    memset(sh + 36, 0, 6);
+    sh[42] = 0x02;
+    if (f->mode == FS_NOFLAG) sh[42] = 0x00;
+    if (f->mode == FS_CERT) { sh[39] = 1; sh[40] = 0xCC; sh[41] = 0; sh[42] = 0; sh[43] = 0x02; shl++; }
+    sh[0] = 2; sh[1] = 0; sh[2] = 0; sh[3] = (uint8_t)(shl - 4);
+    (void)wr_all(fd, sh, shl);
+    for (;;) {
+        if (rd_all(fd, h, 4)) break;
+        size_t l = ((size_t)h[1] << 16) | ((size_t)h[2] << 8) | h[3];
+        if (l > sizeof buf - 4 || rd_all(fd, buf + 4, l)) break;
+        if (h[0] == 6) {
+            if (l >= 1 && buf[4] == 0) f->got_close = 1;
+            else if (l >= 1) f->alert = buf[4];
+            break;
+        }
+        if (h[0] != 5 || l < 10) break;
+        uint64_t seq = 0;
+        for (int k = 0; k < 8; k++) seq = (seq << 8) | buf[6 + k];
+        unsigned epoch = ((unsigned)buf[4] << 8) | buf[5];
+        int clear = l == 10 + f->bytes && seq == (uint64_t)f->recs && epoch == (f->refresh ? seq / f->refresh : 0);
+        for (size_t j = 0; clear && j < f->bytes; j++) clear = buf[14 + j] == (uint8_t)(seq * 131u + j);
+        f->recs_clear += clear;
+        memcpy(buf, h, 4);
+        if (f->mode == FS_TAMPER && f->recs == 1) buf[14] ^= 0x01;   /* the second echo's first payload byte */
+        f->recs++;
+        if (wr_all(fd, buf, 4 + l)) break;
+    }
+    close(fd);
+    return NULL;
+}
+
+static void run_none(int mode, uint32_t records, uint32_t bytes, uint32_t refresh, qs_op_result *r, fake_srv *f)
+{
+    memset(f, 0, sizeof *f);
+    f->mode = mode;
+    f->bytes = bytes;
+    f->refresh = refresh;
+    f->alert = -1;
+    f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof a;
+    pthread_t th;
+    if (f->lfd < 0 || bind(f->lfd, (struct sockaddr *)&a, sizeof a) || listen(f->lfd, 1) ||
+        getsockname(f->lfd, (struct sockaddr *)&a, &al) || pthread_create(&th, NULL, fake_server, f)) {
+        CHECK(0);
+        if (f->lfd >= 0) close(f->lfd);
+        return;
+    }
+    qs_hs_params p;
+    memset(&p, 0, sizeof p);
+    p.suite = qs_suite_by_name("none");
+    p.aead = QS_AEAD_CHACHA20POLY1305;   /* ignored by none: the ClientHello says aead 0 */
+    p.records = records;
+    p.bytes = bytes;
+    p.refresh = refresh;
+    strcpy(p.host, "127.0.0.1");
+    p.port = ntohs(a.sin_port);
+    p.timeout_ms = 3000;
+    qs_hs_op(&p, r);
+    pthread_join(th, NULL);
+    close(f->lfd);
+}
+
+static void test_hs_none(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    CHECK(qs_suite_by_name("none") == QS_SUITE_NONE && strcmp(qs_suite_name(QS_SUITE_NONE), "none") == 0);
+    CHECK(qs_suite_plaintext(QS_SUITE_NONE) && !qs_suite_plaintext(QS_SUITE_X25519) && !qs_suite_plaintext(QS_SUITE_QKD_MLKEM768));
+    CHECK(!qs_suite_mutual_ok(QS_SUITE_NONE) && !qs_suite_qkd(QS_SUITE_NONE));
+    const uint32_t only_plain_steps = (1u << QS_T_CONNECT) | (1u << QS_T_HS) | (1u << QS_T_REC) | (1u << QS_T_TOTAL);
+    qs_op_result r;
+    fake_srv f;
+
+    /* M = 5 records of B = 100 bytes, K = 2: all echoed, in the clear, with the AEAD records' header */
+    run_none(FS_ECHO, 5, 100, 2, &r, &f);
+    CHECK(r.status == QS_OK && r.recs == 5 && f.recs == 5 && f.recs_clear == 5 && f.got_close && f.alert == -1);
+    /* ClientHello: version 1 | suite 10 | aead 0 | refresh 2 | cr(32) | share_len 0 | flags = plaintext (0x02) */
+    CHECK(f.chlen == 46 && f.ch[0] == 1 && f.ch[3] == 42 && f.ch[4] == 1 && f.ch[5] == 10 && f.ch[6] == 0 &&
+          f.ch[7] == 0 && f.ch[10] == 2 && f.ch[43] == 0 && f.ch[44] == 0 && f.ch[45] == 0x02);
+    CHECK(r.have_cr && memcmp(r.cr, f.ch + 11, 8) == 0);
+    /* bytes: CH 46, SH 43, each record 4 + 10 + B both ways; no Finished, no key exchange */
+    CHECK(r.hs_tx == 46 && r.hs_rx == 43 && r.rec_tx == 5 * 114 && r.rec_rx == 5 * 114);
+    /* steps: connect, hs, rec, total only (no keygen / dh / verify / kdf / fin) */
+    CHECK(r.t_set == only_plain_steps);
+    CHECK(r.t_ns[QS_T_TOTAL] == r.t_ns[QS_T_HS] + r.t_ns[QS_T_REC] && r.t_ns[QS_T_HS] >= r.t_ns[QS_T_CONNECT]);
+
+    /* no records: the hello exchange alone */
+    run_none(FS_ECHO, 0, 16, 0, &r, &f);
+    CHECK(r.status == QS_OK && r.recs == 0 && f.recs == 0 && f.got_close && r.rec_tx == 0 && r.t_set == only_plain_steps);
+
+    /* an echo changed on the way: E_RECORD like a bad MAC, alert bad_record_mac */
+    run_none(FS_TAMPER, 4, 32, 0, &r, &f);
+    CHECK(r.status == QS_E_BADMAC && strcmp(qs_status_code(r.status), "E_RECORD") == 0 && r.recs == 1);
+    CHECK(strstr(r.msg, "echo of record 1") != NULL && strstr(r.msg, "plaintext") != NULL);
+    CHECK(f.alert == 1 && !f.got_close);
+
+    /* the server refuses plaintext: E_ALERT with its reason, nothing sent back */
+    run_none(FS_REFUSE, 2, 32, 0, &r, &f);
+    CHECK(r.status == QS_E_ALERT && strstr(r.msg, "unsupported") != NULL && strstr(r.msg, "plaintext suite none") != NULL);
+    CHECK(r.hs_rx > 0 && r.rec_tx == 0 && !(r.t_set & (1u << QS_T_REC)));
+
+    /* a ServerHello that does not confirm plaintext, or carries a key: decode_error (E_NET) before any record */
+    run_none(FS_NOFLAG, 2, 32, 0, &r, &f);
+    CHECK(r.status == QS_E_DECODE && strstr(r.msg, "confirm plaintext") != NULL && f.alert == 3 && f.recs == 0);
+    run_none(FS_CERT, 2, 32, 0, &r, &f);
+    CHECK(r.status == QS_E_DECODE && strstr(r.msg, "key or signature") != NULL && f.alert == 3 && f.recs == 0);
+    CHECK(strcmp(qs_status_code(QS_E_DECODE), "E_NET") == 0);
+}
+
 /* ---- dispatch through the POSIX port, serial on a pipe --------------------------------------------------------- */
 static int out_rd;
 
@@ -481,6 +706,7 @@ static void test_dispatch(void)
     CHECK(expect("{\"id\":1,\"cmd\":\"hello\",\"pmin\":1,\"pmax\":1}", "\"proto\":1,\"fw\":\"0.1.0\""));
     CHECK(expect("{\"id\":2,\"cmd\":\"hello\",\"pmin\":2,\"pmax\":5}", "\"err\":\"E_PROTO\",\"msg\":\"node speaks 1..1\""));
     CHECK(expect("{\"id\":3,\"cmd\":\"hello\",\"pmin\":0,\"pmax\":9}", "{\"id\":3,\"ok\":true,\"proto\":1"));
+    CHECK(expect("{\"id\":3,\"cmd\":\"hello\",\"pmin\":1,\"pmax\":1}", "\"qkd-x25519mlkem768\",\"none\"]"));   /* lists none */
     CHECK(expect("{\"id\":4,\"cmd\":\"ping\"}", "{\"id\":4,\"ok\":true,\"t_us\":"));
     CHECK(expect("{\"id\":5,\"cmd\":\"nope\"}", "{\"id\":5,\"ok\":false,\"err\":\"E_CMD\""));
     CHECK(expect("{\"id\":6,\"cmd\":\"hs\",\"suite\":\"x25519\"}", "{\"id\":6,\"ok\":false,\"err\":\"E_ARGS\""));
@@ -511,6 +737,12 @@ static void test_dispatch(void)
                  "{\"id\":16,\"ev\":\"op\",\"i\":0,\"ok\":false,\"err\":\"E_NET\""));
     CHECK(expect(NULL, "{\"id\":16,\"ev\":\"op\",\"i\":1,"));
     CHECK(expect(NULL, "{\"id\":16,\"ok\":true,\"done\":0,\"failed\":2,"));
+    /* none: no pin needed (a given one must still be 64 hex digits); no mutual mode */
+    CHECK(expect("{\"id\":17,\"cmd\":\"hs\",\"suite\":\"none\",\"host\":\"127.0.0.1\",\"port\":1,\"pin\":\"00\"}", "E_ARGS\",\"msg\":\"pin"));
+    CHECK(expect("{\"id\":18,\"cmd\":\"hs\",\"suite\":\"none\",\"host\":\"127.0.0.1\",\"port\":1,\"mutual\":true}", "E_ARGS\",\"msg\":\"mutual"));
+    CHECK(expect("{\"id\":19,\"cmd\":\"hs\",\"suite\":\"none\",\"host\":\"127.0.0.1\",\"port\":1,\"n\":1}",
+                 "{\"id\":19,\"ev\":\"op\",\"i\":0,\"ok\":false,\"err\":\"E_NET\""));
+    CHECK(expect(NULL, "{\"id\":19,\"ok\":true,\"done\":0,\"failed\":1,"));
     close(in[1]);
 }
 
@@ -527,6 +759,8 @@ int main(void)
     test_aead();
     test_kex();
     test_record();
+    test_record_plaintext();
+    test_hs_none();
     size_t heap_before = qs_heap_current();
     test_dispatch();
     (void)heap_before;
