@@ -11,7 +11,9 @@ import { DEFAULT_CAMPAIGN, DEFAULT_RIG, REPORTS_DIR, resolveUserPath, controller
 import { openStore } from './store/sqlite.js';
 import { influxConfigFrom, InfluxSink, pushSpool, defaultSpoolDir } from './store/influx-config.js';
 import { runCampaign, type Sink } from './campaign/runner.js';
-import { writeReport } from './report/report.js';
+import { writeReport, type WrittenReport } from './report/report.js';
+import { writeCompare } from './report/compare.js';
+import { DEFAULT_CLAIMS } from './report/claims.js';
 import { bringUpAll, shutDown } from './rig/strategy.js';
 import { resolve, join, basename } from 'node:path';
 import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
@@ -90,7 +92,7 @@ program
       const summary = await runCampaign({ campaign, rig, store, sinks, signal: ac.signal, quiet: !!opts.quiet || !!opts.json });
       let influxResult: Awaited<ReturnType<InfluxSink['close']>> | undefined;
       if (influx) influxResult = await influx.close();
-      const report = opts.report ? writeReport(store, summary.runId, REPORTS_DIR) : undefined;
+      const report = opts.report ? await writeReport(store, summary.runId, REPORTS_DIR) : undefined;
       out(!!opts.json, { ...summary, influx: influxResult, report }, () => {
         const lines = [
           `run ${summary.runId}: ${summary.status} in ${summary.durationS.toFixed(1)} s`,
@@ -100,7 +102,7 @@ program
           ...summary.checks.map((ch) => `check ${ch.ok ? 'passed' : 'FAILED'}: ${ch.name}: ${ch.detail}`),
         ];
         if (influxResult) lines.push(`influxdb: ${influxResult.written} points written, ${influxResult.spooledLines} spooled (replay with "qslab push")`);
-        if (report) lines.push(`report: ${show(report.html)}`, `        ${show(report.markdown)}`);
+        if (report) lines.push(...reportLines(report));
         return lines.join('\n');
       });
       code = summary.status === 'interrupted' ? (String(ac.signal.reason).includes('SIGTERM') ? EXIT.sigterm : EXIT.sigint)
@@ -141,22 +143,48 @@ rigCmd
 
 program
   .command('report')
-  .description('write the Markdown + HTML report of a run (default: the latest)')
+  .description('write the lab report of a run (default: the latest): HTML + PDF + Markdown + CSV, the seed paper\'s tables and figures measured')
   .argument('[run]', 'run id or "latest"', 'latest')
   .option('--db <file>', 'local store (SQLite)')
   .option('--out <dir>', 'output root', REPORTS_DIR)
+  .option('--compare <runs...>', 'compare two runs instead (A B): Mann-Whitney U per figure metric, Holm-adjusted')
+  .option('--pdf <mode>', 'auto (when Chromium is installed), never, or require', 'auto')
+  .option('--claims <file>', `claims to judge the run against (default ${DEFAULT_CLAIMS})`)
   .option('--json', 'print the written paths as JSON')
-  .action((runArg: string, opts: { db?: string; out: string; json?: boolean }) => {
+  .addHelpText('after', `
+The report (reports/out/<run>/): report.html (self-contained: inline SVG figures, no network access), report.pdf
+(headless Chromium; --pdf never skips it), report.md with figures/*.svg, summary.csv, energy.csv, and one CSV per
+paper table (table1.csv .. table4.csv, headline.csv). Every claim of fixtures/paper-claims.yaml is marked
+reproduced / not reproduced / not measured with the reason; numbers carry n and spread.
+--compare A B writes reports/out/compare-A-vs-B/ (HTML, Markdown, CSV).
+Exit status: 0 written, 1 failed (e.g. --pdf require without Chromium), 2 bad input.`)
+  .action(async (runArg: string, opts: { db?: string; out: string; compare?: string[]; pdf: string; claims?: string; json?: boolean }) => {
+    if (!['auto', 'never', 'require'].includes(opts.pdf)) throw new UsageError(`--pdf: "${opts.pdf}" is not auto, never or require`);
     const store = openStore(dbPath(opts.db));
     try {
-      const run = runArg === 'latest' ? store.latestRun() : store.getRun(runArg);
-      if (!run) throw new UsageError(runArg === 'latest' ? 'the store has no runs yet: run "qslab run" first' : `no run "${runArg}" in ${dbPath(opts.db)} (see "qslab runs")`);
-      const r = writeReport(store, run.id, resolve(opts.out));
-      out(!!opts.json, r, () => `report: ${show(r.html)}\n        ${show(r.markdown)}`);
+      const find = (id: string) => {
+        const run = id === 'latest' ? store.latestRun() : store.getRun(id);
+        if (!run) throw new UsageError(id === 'latest' ? 'the store has no runs yet: run "qslab run" first' : `no run "${id}" in ${dbPath(opts.db)} (see "qslab runs")`);
+        return run.id;
+      };
+      if (opts.compare) {
+        if (opts.compare.length !== 2) throw new UsageError(`--compare takes two run ids (A B), got ${opts.compare.length}`);
+        const c = writeCompare(store, find(opts.compare[0]!), find(opts.compare[1]!), resolve(opts.out));
+        out(!!opts.json, c, () => `comparison: ${c.rows} rows, ${c.significant} significant (Holm, α = 0.05)\n  ${show(c.html)}\n  ${show(c.markdown)}\n  ${show(c.csv)}`);
+        return;
+      }
+      const r = await writeReport(store, find(runArg), resolve(opts.out), { pdf: opts.pdf as 'auto' | 'never' | 'require', ...(opts.claims ? { claimsFile: resolveUserPath(opts.claims) } : {}) });
+      out(!!opts.json, r, () => reportLines(r).join('\n'));
     } finally {
       store.close();
     }
   });
+
+function reportLines(r: WrittenReport): string[] {
+  const c = r.claims;
+  return [`report: ${show(r.html)}`, `        ${show(r.markdown)}`, r.pdf ? `        ${show(r.pdf)}` : `        (${r.pdfNote ?? 'no PDF'})`,
+    `paper claims: ${c.reproduced ?? 0} reproduced, ${c['not reproduced'] ?? 0} not reproduced, ${c['not measured'] ?? 0} not measured (tables: ${show(r.dir)}/table1..4.csv)`];
+}
 
 program
   .command('runs')

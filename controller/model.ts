@@ -118,6 +118,64 @@ export interface SampleTrace {
   d?: Uint8Array;
 }
 
+/** What the link did in one direction of a cell attempt, as the userspace impairment relay measured it. */
+export interface NetDirection {
+  packets: number;            // TCP segments (chunks split at the MSS) / UDP datagrams offered to the link
+  lost: number;               // losses drawn by the loss model (TCP: each repaired by a modelled retransmission)
+  loss: number;               // realized loss fraction 0..1 (TCP: lost / loss decisions; UDP: + queue drops / packets)
+  delayMeanMs: number;        // applied one-way delay incl. queueing, serialization and retransmission waits
+  delaySdMs: number;
+  throughputKbit: number;     // delivered bits / (last delivery − first arrival), kbit/s
+  retransmitted: number;      // TCP: lost transmissions repaired by the retransmission model
+}
+
+/**
+ * Realized network figures of one cell attempt that ran through the impairment relay (all its bursts combined;
+ * a jamming schedule's phases together). Up = node → server, down = server → node.
+ */
+export interface NetFigures {
+  runId: string;
+  cellId: string;
+  attempt: number;
+  node: string;
+  suite: string;              // the cell's suite (a QKD fallback burst still counts under it)
+  profile: string;            // the cell's profile or schedule name
+  backend: 'relay' | 'kernel'; // kernel = the node in its own namespace, shaped by tc/nft, the relay doing the rest
+  shaping?: string;           // kernel: who shaped what (first phase), e.g. "kernel (ns): tbf 4000 kbit + nft random 10%; relay: delay_ms"
+  configured?: {              // the profile as configured (absent under a jamming schedule)
+    delayMs: number; jitterMs: number; lossModel: string; lossPct?: number; rateKbit: number;
+  };
+  bursts: number;             // relay instances (bursts) combined into this row
+  flows: number;              // TCP connections through the relay
+  resets: number;             // connections reset by the relay's retransmission cap
+  up: NetDirection;
+  down: NetDirection;
+  kernel?: {                  // kernel-shaped cells: nft drops ÷ packets on the veth, per direction
+    lossUp: number; lossDown: number; packetsUp: number; packetsDown: number;
+  };
+  rtt?: {                     // TCP_INFO RTT samples on the node↔relay leg (absent when none was sampled)
+    n: number; sockets: number; medianMs: number; p5Ms: number; p95Ms: number; retrans: number;
+  };
+  tcp?: { outSegs: number; retransSegs: number }; // the node namespace's TCP counters (kernel-shaped cells)
+  ts: number;                 // ms since epoch, when the attempt's figures were taken
+}
+
+/** One simulated QKD link of a campaign's qkd.sweep (controller/qkd/simulate.ts, simulateLink). */
+export interface QkdSweepPoint {
+  runId: string;
+  protocol: string;           // bb84 | e91
+  distanceKm: number;
+  repeat: number;             // 0-based repeat index
+  seed: number;               // campaign seed + repeat
+  blockBits: number;          // sifted key-class bits collected per simulation
+  qber: number;               // estimated QBER 0..1 (NaN when there were no sifted bits)
+  secretKeyRateBps: number;   // final (secret) bits / acquisition time; 0 when aborted
+  finalBits: number;
+  siftedBits: number;
+  durationS: number;          // simulated acquisition time
+  abortReason?: string;
+}
+
 /** The local store's narrow interface; the runner and reports only use this. */
 export interface Store {
   beginRun(run: RunInfo): void;
@@ -127,6 +185,8 @@ export interface Store {
   addEvent(ev: RunEvent): void;
   addEnergy(w: EnergyWindow): void;
   addTrace(tr: SampleTrace): void;
+  addNet(n: NetFigures): void;
+  addQkdSweep(p: QkdSweepPoint): void;
   listRuns(): RunInfo[];
   getRun(runId: string): RunInfo | undefined;
   latestRun(): RunInfo | undefined;
@@ -135,5 +195,7 @@ export interface Store {
   getEvents(runId: string): RunEvent[];
   getEnergy(runId: string): EnergyWindow[];
   getTraces(runId: string, cellId?: string): SampleTrace[];
+  getNet(runId: string): NetFigures[];
+  getQkdSweep(runId: string): QkdSweepPoint[];
   close(): void;
 }

@@ -5,7 +5,7 @@ import { basename } from 'node:path';
 import { z } from 'zod';
 import type { Campaign } from '../config/campaign.js';
 import type { Rig } from '../config/rig.js';
-import type { CellInfo, OpRecord, RunInfo, RunStatus, Store } from '../model.js';
+import type { CellInfo, NetDirection, NetFigures, OpRecord, QkdSweepPoint, RunInfo, RunStatus, Store } from '../model.js';
 import { LinkError } from '../drivers/node.js';
 import { bringUpAll, recover, shutDown, type ReadyNode } from '../rig/strategy.js';
 import { Progress } from '../progress.js';
@@ -28,17 +28,28 @@ import { PowerBench } from '../power/bench.js';
 import { baselineSeconds, measureBurst, opsForTarget, type BurstAnswer } from '../power/window.js';
 import type { VirtualNode } from '../virtual/node.js';
 import { ConfigError } from '../config/load.js';
+import { simulateLink } from '../qkd/simulate.js';
+import type { DirectionStats } from '../net/relay-model.js';
 
-/** Where records go besides the local store (InfluxDB). A sink failing never stops a run. */
-export type Sink = Pick<Store, 'beginRun' | 'endRun' | 'upsertCell' | 'addOps' | 'addEvent' | 'addEnergy' | 'addTrace'>;
+/**
+ * Where records go besides the local store (InfluxDB). A sink failing never stops a run. Network figures and the
+ * QKD sweep are optional for a sink (the local store always has them).
+ */
+export type Sink = Pick<Store, 'beginRun' | 'endRun' | 'upsertCell' | 'addOps' | 'addEvent' | 'addEnergy' | 'addTrace'> &
+  Partial<Pick<Store, 'addNet' | 'addQkdSweep'>>;
+
+/** What the runner records through: the local store's writers (a sink's optional ones included). */
+export type Recorder = Required<Sink>;
 
 /** The local store first (it is the record of truth), then every sink. */
-function tee(store: Store, sinks: Sink[]): Sink {
-  const each = <K extends keyof Sink>(k: K, ...args: Parameters<Sink[K]>) => {
-    (store[k] as (...a: Parameters<Sink[K]>) => void)(...args);
+function tee(store: Store, sinks: Sink[]): Recorder {
+  const each = <K extends keyof Recorder>(k: K, ...args: Parameters<Recorder[K]>) => {
+    (store[k] as (...a: Parameters<Recorder[K]>) => void)(...args);
     for (const s of sinks) {
+      const f = s[k] as ((...a: Parameters<Recorder[K]>) => void) | undefined;
+      if (!f) continue;
       try {
-        (s[k] as (...a: Parameters<Sink[K]>) => void)(...args);
+        f.apply(s, args);
       } catch (e) {
         process.stderr.write(`sink ${k}: ${(e as Error).message}\n`);
       }
@@ -52,6 +63,8 @@ function tee(store: Store, sinks: Sink[]): Sink {
     addEvent: (ev) => each('addEvent', ev),
     addEnergy: (w) => each('addEnergy', w),
     addTrace: (tr) => each('addTrace', tr),
+    addNet: (n) => each('addNet', n),
+    addQkdSweep: (p) => each('addQkdSweep', p),
   };
 }
 
@@ -191,6 +204,7 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
   if (c.suites.some((s) => (QKD_SUITES as readonly string[]).includes(s))) {
     virtualParts.push('QKD: simulated quantum link (controller/qkd) feeding emulated ETSI GS QKD 014 key managers');
   }
+  if (c.qkd.sweep) virtualParts.push('QKD sweep: simulated links (controller/qkd simulateLink), not a physical QKD system');
   const run: RunInfo = {
     id: runIdFor(c.name),
     campaign: c.name,
@@ -225,6 +239,8 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
   let nets: NodeNetworks | undefined;
   let power: PowerBench | undefined;
   try {
+    // The QKD link sweep runs first, once per run, before any node is brought up (it needs none).
+    if (c.qkd.sweep) await runQkdSweep(c, run.id, rec, { ...(o.signal ? { signal: o.signal } : {}), quiet: !!o.quiet });
     if (PowerBench.wanted(rig)) {
       power = await PowerBench.open(rig, { devDir: join(ROOT, '.qslab', 'dev', run.id), seed: c.seed, log });
       for (const line of power.setup) rec.addEvent({ runId: run.id, ts: Date.now(), kind: 'setup', detail: `power: ${line}` });
@@ -241,7 +257,8 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
     // A lab keeps its server identity (rig server.keys); otherwise a fresh one per run.
     const keys = rig.server.keys ? loadOrCreateServerKeys(resolveUserPath(rig.server.keys)) : await generateServerKeysAsync();
     pqc = rig.server.pqc === 'noble' ? nobleBackend : new FirmwareCBackend(2);
-    server = new HandshakeServer({ host: rig.server.bind, port: rig.server.port, keys, pqc });
+    // The plaintext baseline suite is only accepted by a server started for a campaign that lists it.
+    server = new HandshakeServer({ host: rig.server.bind, port: rig.server.port, keys, pqc, allowPlaintext: c.suites.includes('none') });
     rec.addEvent({
       runId: run.id, ts: Date.now(), kind: 'setup',
       detail: `handshake server: classical crypto by Node's OpenSSL; ML-KEM/ML-DSA by ${pqc.name === 'noble' ? '@noble/post-quantum in the controller' : "the firmware's C library in 2 qslab-pqc worker processes"}`,
@@ -304,7 +321,7 @@ export async function runCampaign(o: RunOptions): Promise<RunSummary> {
       const spec = rig.nodes.find((x) => x.name === p.node)!;
       return {
         runId: run.id, cellId: p.cellId, node: p.node, board: spec.board, buildHash: n?.hello.build ?? '', firmware: n?.hello.fw ?? '',
-        suite: p.suite, profile: p.profile, aead: c.records.aead, records: c.records.count, bytes: p.bytes, refresh: c.records.refresh,
+        suite: p.suite, profile: p.profile, aead: p.suite === 'none' ? 'none' : c.records.aead, records: c.records.count, bytes: p.bytes, refresh: c.records.refresh,
         repetition: p.repetition, ops: c.handshakes, status: 'pending', attempts: 0,
       };
     };
@@ -499,7 +516,7 @@ async function recoverAfterBoot(node: ReadyNode, timeoutMs: number): Promise<boo
 /** A QKD suite whose pool ran dry falls back to the same exchange without QKD (policy 'fallback'). */
 const QKD_FALLBACK: Record<string, string> = { 'qkd-mlkem768': 'mlkem768-mldsa65', 'qkd-x25519mlkem768': 'x25519mlkem768' };
 
-async function runCell(o: RunOptions, rec: Sink, run: RunInfo, cell: CellInfo, node: ReadyNode, attempt: number, ctx: RunContext): Promise<CellResult> {
+async function runCell(o: RunOptions, rec: Recorder, run: RunInfo, cell: CellInfo, node: ReadyNode, attempt: number, ctx: RunContext): Promise<CellResult> {
   const c = o.campaign.value;
   const res: CellResult = { ok: 0, failed: 0 };
   const buffer: (OpRecord & { cr?: string })[] = [];
@@ -526,6 +543,8 @@ async function runCell(o: RunOptions, rec: Sink, run: RunInfo, cell: CellInfo, n
   const cellTimer = setTimeout(onAbort, c.timeouts.cell_s * 1000);
   const isQkd = (QKD_SUITES as readonly string[]).includes(cell.suite);
   const burstSize = isQkd ? opsPerBatch(cell.records, cell.refresh) : cell.ops;
+  // What the relay (and the kernel) realized, burst by burst; one `net` row for the attempt at its end.
+  const netBursts: NetBurst[] = [];
   try {
     // Energy: a node with a meter has every burst measured; a slow meter may ask for one extra, longer burst.
     const np = ctx.power?.nodes.get(cell.node);
@@ -685,12 +704,16 @@ async function runCell(o: RunOptions, rec: Sink, run: RunInfo, cell: CellInfo, n
         if (relay) {
           const tcp = sampler!.stop();
           const rel = relay.stats();
+          const burst: NetBurst = { rel, tcp };
           if (kernelShape) {
             const c1 = await ctx.nets!.counters(cell.node).catch(() => kernelShape!.c0);
             const tcp1 = node.virtual?.pid ? namespaceTcpCounters(node.virtual.pid) : null;
-            event('net-realized', describeKernelRealized(profile ?? makeProfile({ name: 'loopback' }), kernelShape.backend, realizedKernelLoss(kernelShape.c0, c1),
-              kernelShape.tcp0 && tcp1 ? diffCounters(kernelShape.tcp0, tcp1) : null, tcp, rel));
+            const kLoss = realizedKernelLoss(kernelShape.c0, c1);
+            const kTcp = kernelShape.tcp0 && tcp1 ? diffCounters(kernelShape.tcp0, tcp1) : null;
+            burst.kernel = { shaping: kernelShape.backend, loss: kLoss, tcp: kTcp };
+            event('net-realized', describeKernelRealized(profile ?? makeProfile({ name: 'loopback' }), kernelShape.backend, kLoss, kTcp, tcp, rel));
           } else if (profile) event('net-realized', `${describeRealized(profile, rel)}; ${describeTcpInfo(tcp)}`);
+          netBursts.push(burst);
           await relay.close();
         }
         await qkdServer?.close();
@@ -705,6 +728,149 @@ async function runCell(o: RunOptions, rec: Sink, run: RunInfo, cell: CellInfo, n
     clearTimeout(cellTimer);
     o.signal?.removeEventListener('abort', onAbort);
     flush(true);
+    if (netBursts.length) {
+      // A jamming schedule has no one configured profile: its row has the whole cell's figures, configured absent.
+      const configured = c.schedules[cell.profile] ? undefined : ctx.profiles.get(cell.profile) ?? makeProfile({ name: 'loopback', description: 'no impairment' });
+      try {
+        rec.addNet(netFigures({ runId: run.id, cellId: cell.cellId, attempt, node: cell.node, suite: cell.suite, profile: cell.profile }, configured, netBursts));
+      } catch (e) {
+        event('net-error', `network figures not stored: ${(e as Error).message}`);
+      }
+    }
   }
   return res;
+}
+
+/** What one burst's relay measured, and for a kernel-shaped node what the kernel did. */
+export interface NetBurst {
+  rel: RelayStats;
+  tcp: { rttMs: number[]; sockets: number; retrans: number };
+  kernel?: { shaping: string; loss: ReturnType<typeof realizedKernelLoss>; tcp: TcpCounters | null };
+}
+
+/**
+ * One direction over several bursts (relays): counts summed, realized loss from the summed loss decisions (the
+ * relay's own rule), delay mean/SD pooled exactly (Welford merge over the delivered packets), throughput as
+ * delivered bits over the bursts' summed active spans. One burst gives the relay's figures unchanged.
+ */
+export function combineDirections(ds: readonly DirectionStats[]): NetDirection {
+  const sum = (f: (d: DirectionStats) => number) => ds.reduce((a, d) => a + f(d), 0);
+  const packets = sum((d) => d.packets), lost = sum((d) => d.losses), decisions = sum((d) => d.lossDecisions);
+  const dropped = sum((d) => d.dropped), queueDropped = sum((d) => d.queueDropped), retransmitted = sum((d) => d.retransmitted);
+  const loss = retransmitted > 0 || dropped === 0 ? (decisions ? lost / decisions : 0) : packets ? (dropped + queueDropped) / packets : 0;
+  let n = 0, mean = 0;
+  const w = ds.map((d) => Math.max(0, d.packets - d.dropped - d.queueDropped + d.duplicated));
+  for (const [i, d] of ds.entries()) {
+    n += w[i]!;
+    mean += w[i]! * d.delayMeanMs;
+  }
+  mean = n ? mean / n : 0;
+  let m2 = 0;
+  for (const [i, d] of ds.entries()) if (w[i]) m2 += d.delaySdMs ** 2 * (w[i]! - 1) + w[i]! * (d.delayMeanMs - mean) ** 2;
+  const bits = sum((d) => d.deliveredBytes * 8);
+  const spanMs = sum((d) => (d.throughputKbit > 0 ? (d.deliveredBytes * 8) / d.throughputKbit : 0));
+  return {
+    packets, lost, loss, delayMeanMs: mean, delaySdMs: n > 1 ? Math.sqrt(m2 / (n - 1)) : 0,
+    throughputKbit: spanMs > 0 ? bits / spanMs : 0, retransmitted,
+  };
+}
+
+/** The `net` row of one cell attempt from its bursts; `configured` is the cell's profile (none under a schedule). */
+export function netFigures(
+  cell: Pick<NetFigures, 'runId' | 'cellId' | 'attempt' | 'node' | 'suite' | 'profile'>, configured: LinkProfile | undefined,
+  bursts: readonly NetBurst[], ts = Date.now(),
+): NetFigures {
+  const kb = bursts.filter((b) => b.kernel);
+  const out: NetFigures = {
+    ...cell, backend: kb.length ? 'kernel' : 'relay', bursts: bursts.length,
+    flows: bursts.reduce((a, b) => a + b.rel.flows, 0), resets: bursts.reduce((a, b) => a + b.rel.resets, 0),
+    up: combineDirections(bursts.map((b) => b.rel.up)), down: combineDirections(bursts.map((b) => b.rel.down)), ts,
+  };
+  if (kb.length) out.shaping = kb[0]!.kernel!.shaping;
+  if (configured) {
+    const l = configured.loss as { model: string; p?: number };
+    out.configured = { delayMs: configured.delay_ms, jitterMs: configured.jitter_ms, lossModel: l.model, rateKbit: configured.rate_kbit };
+    if (l.model === 'random' && typeof l.p === 'number') out.configured.lossPct = l.p;
+  }
+  if (kb.length) {
+    let upP = 0, downP = 0, upD = 0, downD = 0;
+    for (const b of kb) {
+      const k = b.kernel!.loss;
+      upP += k.upPackets;
+      downP += k.downPackets;
+      upD += k.up * k.upPackets;
+      downD += k.down * k.downPackets;
+    }
+    out.kernel = { lossUp: upP ? upD / upP : 0, lossDown: downP ? downD / downP : 0, packetsUp: upP, packetsDown: downP };
+    const tc = kb.map((b) => b.kernel!.tcp).filter((x): x is TcpCounters => x !== null);
+    if (tc.length) out.tcp = { outSegs: tc.reduce((a, x) => a + x.outSegs, 0), retransSegs: tc.reduce((a, x) => a + x.retransSegs, 0) };
+  }
+  const rtt = bursts.flatMap((b) => b.tcp.rttMs);
+  if (rtt.length) {
+    const st = summarize(rtt);
+    out.rtt = {
+      n: st.n, sockets: bursts.reduce((a, b) => a + b.tcp.sockets, 0), medianMs: st.median, p5Ms: st.p5, p95Ms: st.p95,
+      retrans: bursts.reduce((a, b) => a + b.tcp.retrans, 0),
+    };
+  }
+  return out;
+}
+
+/** Mean of the finite values (NaN when there are none). */
+function meanOf(xs: readonly number[]): number {
+  const f = xs.filter((x) => Number.isFinite(x));
+  return f.length ? f.reduce((a, b) => a + b, 0) / f.length : NaN;
+}
+
+/**
+ * The campaign's qkd.sweep: simulateLink for every protocol × distance × repeat, seed = campaign seed + repeat
+ * index (the same for every protocol and distance, so the sweep is reproducible point by point). Each point is
+ * stored as it is done; one 'qkd-sweep' event per protocol sums it up. Stops early (keeping what is done) when
+ * the run is interrupted.
+ */
+export async function runQkdSweep(c: Campaign, runId: string, rec: Pick<Recorder, 'addQkdSweep' | 'addEvent'>,
+  o: { signal?: AbortSignal; quiet?: boolean } = {}): Promise<QkdSweepPoint[]> {
+  const sw = c.qkd.sweep;
+  if (!sw) return [];
+  const out: QkdSweepPoint[] = [];
+  const progress = new Progress(sw.protocols.length * sw.distances_km.length * sw.repeats, `${c.name} (QKD sweep)`, process.stderr, !!o.quiet);
+  const fmt = (x: number) => (Number.isFinite(x) ? (x >= 100 ? x.toFixed(0) : x.toPrecision(3)) : 'n/a');
+  const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(2)} %` : 'n/a');
+  try {
+    for (const protocol of sw.protocols) {
+      const t0 = performance.now();
+      const mine: QkdSweepPoint[] = [];
+      for (const distanceKm of sw.distances_km) {
+        for (let repeat = 0; repeat < sw.repeats; repeat++) {
+          if (o.signal?.aborted) return out;
+          const seed = c.seed + repeat;
+          const r = simulateLink({ protocol, distanceKm, seed, blockBits: sw.block_bits });
+          const p: QkdSweepPoint = {
+            runId, protocol, distanceKm, repeat, seed, blockBits: sw.block_bits, qber: r.qber, secretKeyRateBps: r.secretKeyRateBps,
+            finalBits: r.finalBits, siftedBits: r.siftedBits, durationS: r.durationS,
+          };
+          if (r.abortReason !== undefined) p.abortReason = r.abortReason;
+          rec.addQkdSweep(p);
+          out.push(p);
+          mine.push(p);
+          progress.add();
+          // let signals, timers and sockets run between two simulations (each is synchronous, ~10-100 ms)
+          await new Promise((res) => setImmediate(res));
+        }
+      }
+      const at = (d: number) => mine.filter((p) => p.distanceKm === d);
+      const first = sw.distances_km[0]!, last = sw.distances_km[sw.distances_km.length - 1]!;
+      const aborted = mine.filter((p) => p.abortReason !== undefined);
+      const withKey = sw.distances_km.filter((d) => at(d).some((p) => p.finalBits > 0));
+      const line = `${protocol}: ${sw.distances_km.length} distances × ${sw.repeats} repeats (block ${sw.block_bits} bits, seeds ${c.seed}–${c.seed + sw.repeats - 1}): ` +
+        `secret key rate ${fmt(meanOf(at(first).map((p) => p.secretKeyRateBps)))} bit/s at ${first} km → ${fmt(meanOf(at(last).map((p) => p.secretKeyRateBps)))} bit/s at ${last} km, ` +
+        `QBER ${pct(meanOf(at(first).map((p) => p.qber)))} → ${pct(meanOf(at(last).map((p) => p.qber)))} (means of repeats); ` +
+        `${aborted.length} of ${mine.length} links without key${withKey.length ? `, key up to ${Math.max(...withKey)} km` : ''}; ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+      rec.addEvent({ runId, ts: Date.now(), kind: 'qkd-sweep', detail: line });
+      progress.note(`QKD sweep ${line}`);
+    }
+  } finally {
+    progress.finish();
+  }
+  return out;
 }

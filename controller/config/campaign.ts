@@ -2,11 +2,17 @@
 import { z } from 'zod';
 import { loadConfig, type Loaded } from './load.js';
 
+// 'none' is the plaintext baseline (no key exchange, records unencrypted): for comparison only.
 export const SUITES = [
-  'rsa2048', 'ecdhe-p256-ecdsa', 'x25519', 'mlkem512-mldsa44', 'mlkem768-mldsa65', 'mlkem1024-mldsa87', 'x25519mlkem768',
+  'none', 'rsa2048', 'ecdhe-p256-ecdsa', 'x25519', 'mlkem512-mldsa44', 'mlkem768-mldsa65', 'mlkem1024-mldsa87', 'x25519mlkem768',
   'qkd-mlkem768', 'qkd-x25519mlkem768',
 ] as const;
 export const AEADS = ['aes-256-gcm', 'chacha20-poly1305'] as const;
+
+/** Default sifted key-class bits per simulated link of a qkd.sweep (bb84+e91 × 6 distances × 3 repeats: ~2 s). */
+export const QKD_SWEEP_BLOCK_BITS = 100_000;
+
+const unique = (a: readonly unknown[]): boolean => new Set(a).size === a.length;
 
 export const campaignSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/),
@@ -74,6 +80,16 @@ export const campaignSchema = z.strictObject({
       rate_bps: z.number().positive().optional(),   // overrides the simulated link's secret key rate
       key_bits: z.number().int().min(256).max(8192).multipleOf(8).default(256),
       policy: z.enum(['wait', 'fallback', 'abort']).default('wait'),
+      // A QKD link sweep for the report's key rate / QBER against distance: simulateLink (controller/qkd) once per
+      // protocol × distance × repeat, seeds campaign seed + repeat index, run once per run before the cells.
+      sweep: z
+        .strictObject({
+          protocols: z.array(z.enum(['bb84', 'e91'])).min(1).default(['bb84']).refine(unique, { message: 'a protocol is listed twice', params: { fix: 'list each protocol once' } }),
+          distances_km: z.array(z.number().min(0).max(300)).min(1).max(30).refine(unique, { message: 'a distance is listed twice', params: { fix: 'list each distance once' } }),
+          repeats: z.number().int().min(1).max(20).default(3),
+          block_bits: z.number().int().min(10_000).max(10_000_000).default(QKD_SWEEP_BLOCK_BITS),
+        })
+        .optional(),
     })
     .default({ key_bits: 256, policy: 'wait' }),
   // Claims the run must meet (checked after the run; a failed check makes the run fail with the reason).

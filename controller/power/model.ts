@@ -312,15 +312,20 @@ export class PowerModel {
     return out;
   }
 
-  /** ∫ V·I dt over [t0, t1] (J) from the model's own log — independent of any meter. */
+  /**
+   * ∫ V·I dt over [t0, t1] (J) from the model's own log — independent of any meter. Past the log's end the last
+   * segment holds (as sampleAt answers there): an emulated meter on its own clock may stamp a sample a few ms after
+   * the model's last update.
+   */
   groundTruthEnergy(t0: number, t1: number): number {
-    if (t0 < this.startMs || t1 > this.endMs || t1 < t0) {
+    if (t0 < this.startMs || t1 < t0 || !this.amps.length) {
       throw new RangeError(`energy window [${t0}, ${t1}] is outside the model's log [${this.startMs}, ${this.endMs}]`);
     }
     let e = 0;
-    for (let k = this.amps.length ? this.indexAt(t0) : 0; k < this.amps.length && this.times[k]! < t1; k++) {
+    const last = this.amps.length - 1;
+    for (let k = this.indexAt(t0); k <= last && this.times[k]! < t1; k++) {
       const a = Math.max(t0, this.times[k]!);
-      const b = Math.min(t1, this.times[k + 1]!);
+      const b = Math.min(t1, k === last ? Math.max(t1, this.times[k + 1]!) : this.times[k + 1]!);
       if (b > a) e += this.volts[k]! * this.amps[k]! * (b - a);
     }
     return e / 1000;

@@ -2,9 +2,14 @@
 // wire, heap/stack peaks, CPU busy and success rate, plus where the numbers came from.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CellInfo, EnergyWindow, OpRecord, RunEvent, RunInfo, Store } from '../model.js';
+import type { CellInfo, EnergyWindow, NetFigures, OpRecord, RunEvent, RunInfo, Store } from '../model.js';
 import { summarize, type Summary } from './stats.js';
 import { boardRam } from '../rig/strategy.js';
+import { SUITES } from '../config/campaign.js';
+import { loadClaims } from './claims.js';
+import { measureClaims, opColumns, type NetCell } from './paper.js';
+import { paperCsv, paperFigures, paperHtml, paperMarkdown, statusCounts, type QkdSweepPoint } from './paper-render.js';
+import { findChromium, printPdf } from './browser.js';
 
 export const STEP_ORDER = ['connect', 'keygen', 'dh', 'encap', 'decap', 'verify', 'sign', 'kdf', 'fin', 'hs', 'rec', 'total'] as const;
 const STEP_LABEL: Record<string, string> = {
@@ -92,65 +97,100 @@ export function combineEnergy(ws: EnergyWindow[]): EnergyStats[] {
   return out.sort((a, b) => a.suite.localeCompare(b.suite) || a.node.localeCompare(b.node));
 }
 
+const maxOf = (xs: readonly number[]): number => {
+  let m = 0;
+  for (const x of xs) if (x > m) m = x;
+  return m;
+};
+
+/** One pass over the operations: groups, per-profile and per-phase lists (fit for a million records). */
 export function analyze(run: RunInfo, cells: CellInfo[], ops: OpRecord[], events: RunEvent[], energy: EnergyWindow[] = []): ReportData {
   const key = (o: { suite: string; node: string; profile: string }) => `${o.suite}\u0000${o.node}\u0000${o.profile}`;
   const byKey = new Map<string, OpRecord[]>();
+  const bySuiteProfile = new Map<string, OpRecord[]>();
   for (const op of ops) {
     const k = key(op);
-    if (!byKey.has(k)) byKey.set(k, []);
-    byKey.get(k)!.push(op);
+    let l = byKey.get(k);
+    if (!l) byKey.set(k, (l = []));
+    l.push(op);
+    const sp = `${op.suite}\u0000${op.profile}`;
+    let m = bySuiteProfile.get(sp);
+    if (!m) bySuiteProfile.set(sp, (m = []));
+    m.push(op);
   }
+  const cellByKey = new Map<string, CellInfo>();
+  for (const c of cells) if (!cellByKey.has(key(c))) cellByKey.set(key(c), c);
   const groups: GroupStats[] = [];
   const keys = new Set([...cells.map(key), ...byKey.keys()]);
   for (const k of [...keys].sort()) {
     const [suite, node, profile] = k.split('\u0000') as [string, string, string];
     const list = byKey.get(k) ?? [];
     const good = list.filter((o) => o.ok);
-    const cell = cells.find((c) => c.suite === suite && c.node === node && c.profile === profile);
+    const cell = cellByKey.get(k);
     const steps: Record<string, Summary> = {};
-    const names = new Set(good.flatMap((o) => Object.keys(o.t)));
-    for (const s of [...STEP_ORDER, ...[...names].filter((n) => !(STEP_ORDER as readonly string[]).includes(n)).sort()]) {
-      if (names.has(s)) steps[s] = summarize(good.map((o) => o.t[s] ?? NaN));
+    // one pass over the ops' timings (their key sets differ per suite): a column per step
+    const byStep = new Map<string, number[]>();
+    for (const o of good) {
+      const t = o.t;
+      for (const n in t) {
+        let col = byStep.get(n);
+        if (!col) byStep.set(n, (col = []));
+        col.push(t[n]!);
+      }
+    }
+    for (const s of [...STEP_ORDER, ...[...byStep.keys()].filter((n) => !(STEP_ORDER as readonly string[]).includes(n)).sort()]) {
+      const col = byStep.get(s);
+      if (col) steps[s] = summarize(col);
     }
     const host = good.map((o) => o.hostUs ?? NaN).filter(Number.isFinite);
     if (host.length) steps.host = summarize(host);
     const errors: Record<string, number> = {};
     for (const o of list) if (!o.ok) errors[o.err ?? 'unknown'] = (errors[o.err ?? 'unknown'] ?? 0) + 1;
-    const heapPeak = Math.max(0, ...good.map((o) => o.heap));
+    const heapPeak = maxOf(good.map((o) => o.heap));
+    const stackPeak = maxOf(good.map((o) => o.stack));
     const board = cell?.board ?? list[0]?.board ?? '';
     groups.push({
       suite, node, profile, board, build: cell?.buildHash ?? '', ops: list.length, ok: good.length, steps,
       hsTx: summarize(good.map((o) => o.hsTx)), hsRx: summarize(good.map((o) => o.hsRx)),
       recTx: summarize(good.map((o) => o.recTx)), recRx: summarize(good.map((o) => o.recRx)),
-      heapPeak, stackPeak: Math.max(0, ...good.map((o) => o.stack)),
-      ramPct: boardRam(board) ? ((heapPeak + Math.max(0, ...good.map((o) => o.stack))) / boardRam(board)) * 100 : NaN,
+      heapPeak, stackPeak,
+      ramPct: boardRam(board) ? ((heapPeak + stackPeak) / boardRam(board)) * 100 : NaN,
       cpu: summarize(good.map((o) => o.cpu)), errors,
     });
   }
   const cellsByStatus: Record<string, number> = {};
   for (const c of cells) cellsByStatus[c.status] = (cellsByStatus[c.status] ?? 0) + 1;
   const byProfile: ProfileStats[] = [];
-  const profiles = [...new Set(ops.map((o) => o.profile))].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const profiles = [...new Set([...bySuiteProfile.values()].map((l) => l[0]!.profile))].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
   if (profiles.length > 1 || (profiles.length === 1 && profiles[0] !== 'loopback')) {
-    for (const suite of [...new Set(ops.map((o) => o.suite))].sort()) {
+    for (const suite of [...new Set([...bySuiteProfile.values()].map((l) => l[0]!.suite))].sort()) {
       for (const profile of profiles) {
-        const list = ops.filter((o) => o.suite === suite && o.profile === profile);
-        if (!list.length) continue;
+        const list = bySuiteProfile.get(`${suite}\u0000${profile}`);
+        if (!list?.length) continue;
         const good = list.filter((o) => o.ok);
         byProfile.push({ suite, profile, ops: list.length, ok: good.length, hs: summarize(good.map((o) => o.t.hs ?? NaN)) });
       }
     }
   }
   const byPhase: ProfileStats[] = [];
-  const phaseEvents = events.filter((e) => e.kind === 'net-phase' && e.cellId).sort((a, b) => a.ts - b.ts);
-  if (phaseEvents.length) {
+  const phaseByCell = new Map<string, RunEvent[]>();
+  for (const e of events) {
+    if (e.kind !== 'net-phase' || !e.cellId) continue;
+    let l = phaseByCell.get(e.cellId);
+    if (!l) phaseByCell.set(e.cellId, (l = []));
+    l.push(e);
+  }
+  if (phaseByCell.size) {
+    for (const l of phaseByCell.values()) l.sort((a, b) => a.ts - b.ts);
     const acc = new Map<string, { suite: string; profile: string; list: OpRecord[] }>();
     for (const op of ops) {
+      const pe = phaseByCell.get(op.cellId);
+      if (!pe) continue;
       const start = op.ts - (op.t.total ?? 0) / 1000;
       let phase: string | undefined;
-      for (const e of phaseEvents) {
-        if (e.cellId !== op.cellId || e.ts > start) continue;
-        phase = /^phase \d+: (\S+)/.exec(e.detail)?.[1];
+      for (const e of pe) {
+        if (e.ts > start) break;
+        phase = /^phase \d+: (\S+)/.exec(e.detail)?.[1] ?? phase;
       }
       if (!phase) continue;
       const k = `${op.suite}\u0000${phase}`;
@@ -202,12 +242,13 @@ function envRows(d: ReportData): [string, string][] {
   ];
 }
 
-export function renderMarkdown(d: ReportData): string {
+export function renderMarkdown(d: ReportData, paper = ''): string {
   const out: string[] = [];
   out.push(`# qslab lab report — ${d.run.campaign}`, '');
   if (d.run.virtual) out.push(`> **Virtual rig.** ${d.run.virtualParts.join('; ')}. Timings are those of the POSIX firmware build on the controller host, not of the boards the profiles stand for.`, '');
   out.push('## Environment', '', '| | |', '|---|---|');
   for (const [k, v] of envRows(d)) out.push(`| ${k} | ${v.replace(/\|/g, '\\|')} |`);
+  if (paper) out.push('', paper);
   out.push('', '## Summary per suite and node', '', 'Median [p5 – p95] over successful operations; n = operations.', '');
   out.push('| suite | node | profile | board | n | success | handshake | total | heap peak | stack peak | RAM % | CPU busy % | hs bytes tx/rx |');
   out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
@@ -260,7 +301,8 @@ export function renderMarkdown(d: ReportData): string {
     for (const e of events.slice(0, 200)) out.push(`- ${new Date(e.ts).toISOString()} ${e.kind}${e.node ? ` [${e.node}]` : ''}: ${e.detail}`);
     out.push('');
   }
-  out.push('## Campaign file', '', '```yaml', d.run.campaignText.trimEnd(), '```', '');
+  out.push('## Campaign file', '', `${d.run.campaignFile}:`, '', '```yaml', d.run.campaignText.trimEnd(), '```', '');
+  out.push('## Rig file', '', `${d.run.rigFile}:`, '', '```yaml', d.run.rigText.trimEnd(), '```', '');
   return out.join('\n');
 }
 
@@ -284,13 +326,14 @@ function chart(d: ReportData): string {
     `${parts.join('')}<text x="${label}" y="${H - 4}">0</text><text x="${W - 20}" y="${H - 4}" text-anchor="end">${esc(us(max))}</text></svg>`;
 }
 
-export function renderHtml(d: ReportData): string {
+export function renderHtml(d: ReportData, paper = ''): string {
   const table = (head: string[], rows: string[][]) =>
     `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
   const body: string[] = [];
   body.push(`<h1>qslab lab report — ${esc(d.run.campaign)}</h1>`);
   if (d.run.virtual) body.push(`<p class="virtual"><strong>Virtual rig.</strong> ${esc(d.run.virtualParts.join('; '))}. Timings are those of the POSIX firmware build on the controller host, not of the boards the profiles stand for.</p>`);
   body.push('<h2>Environment</h2>', table(['', ''], envRows(d)));
+  if (paper) body.push(paper);
   body.push('<h2>Handshake time (median, p5–p95)</h2>', chart(d));
   body.push('<h2>Summary per suite and node</h2><p>Median [p5 – p95] over successful operations.</p>', table(
     ['suite', 'node', 'profile', 'board', 'n', 'success', 'handshake', 'total', 'heap peak (B)', 'stack peak (B)', 'RAM %', 'CPU busy %', 'hs bytes tx/rx'],
@@ -326,11 +369,15 @@ export function renderHtml(d: ReportData): string {
   if (failed.length) body.push('<h2>Cells not completed</h2>', table(['cell', 'status', 'attempts', 'reason'], failed.map((c) => [c.cellId, c.status, String(c.attempts), c.error ?? ''])));
   const events = d.events.filter((e) => !['setup', 'net-realized', 'net-phase'].includes(e.kind) && !e.kind.startsWith('check-'));
   if (events.length) body.push('<h2>Events</h2><ul>', ...events.slice(0, 200).map((e) => `<li>${esc(`${new Date(e.ts).toISOString()} ${e.kind}${e.node ? ` [${e.node}]` : ''}: ${e.detail}`)}</li>`), '</ul>');
-  body.push('<h2>Campaign file</h2>', `<pre>${esc(d.run.campaignText)}</pre>`);
+  body.push('<h2>Campaign file</h2>', `<p>${esc(d.run.campaignFile)}</p><pre id="campaign-file">${esc(d.run.campaignText)}</pre>`);
+  body.push('<h2>Rig file</h2>', `<p>${esc(d.run.rigFile)}</p><pre id="rig-file">${esc(d.run.rigText)}</pre>`);
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(`qslab report ${d.run.id}`)}</title><style>
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#111}table{border-collapse:collapse;margin:.5em 0 1.5em}
 td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}th{background:#eef}
 .virtual{background:#fff4d6;border:1px solid #e0b84c;padding:.6em}pre{background:#f6f6f6;padding:1em;overflow:auto}
+caption{text-align:left;font-weight:bold;padding:.3em 0}tr.ok td:nth-child(6){background:#dff3e0}tr.bad td:nth-child(6){background:#fbe0e0}tr.na td:nth-child(6){color:#666}
+figure{margin:1em 0 2em}figcaption{font-size:13px;margin-bottom:.4em;max-width:900px}svg{max-width:100%;height:auto}
+@media print{body{margin:0;max-width:none}figure,table{break-inside:avoid}}
 </style></head><body>${body.join('\n')}</body></html>\n`;
 }
 
@@ -339,19 +386,73 @@ export interface WrittenReport {
   markdown: string;
   html: string;
   csv: string;
+  /** CSV per paper table (table1..4, headline) and energy.csv when measured. */
+  tables: string[];
+  /** SVG files of the figures (the Markdown links them). */
+  figures: string[];
+  /** PDF through headless Chromium; absent with pdfNote saying why. */
+  pdf?: string;
+  pdfNote?: string;
+  claims: Record<string, number>;
 }
 
-export function writeReport(store: Store, runId: string, outRoot: string): WrittenReport {
+export interface ReportOptions {
+  /** Claims file (default fixtures/paper-claims.yaml). */
+  claimsFile?: string;
+  /** auto: a PDF when Chromium is installed; never; require: fail without it. */
+  pdf?: 'auto' | 'never' | 'require';
+}
+
+/** Realized loss of a cell's link, %, both directions: the relay's loss model and, kernel-shaped, nft's drops. */
+export function netLossPct(r: NetFigures): number {
+  const pk = r.up.packets + r.down.packets;
+  const relay = pk ? (r.up.lost + r.down.lost) / pk : NaN;
+  if (!r.kernel) return 100 * relay;
+  const kp = r.kernel.packetsUp + r.kernel.packetsDown;
+  const kernel = kp ? (r.kernel.lossUp * r.kernel.packetsUp + r.kernel.lossDown * r.kernel.packetsDown) / kp : NaN;
+  if (!Number.isFinite(relay)) return 100 * kernel;
+  return Number.isFinite(kernel) ? 100 * (1 - (1 - relay) * (1 - kernel)) : 100 * relay;
+}
+
+/** Everything a report needs from the store, analysed (no file written). */
+export function buildReport(store: Store, runId: string, opts: ReportOptions = {}) {
   const run = store.getRun(runId);
   if (!run) throw new Error(`no run "${runId}" in the store`);
-  const d = analyze(run, store.getCells(runId), store.getOps(runId), store.getEvents(runId), store.getEnergy(runId));
+  const ops = store.getOps(runId);
+  const energyWindows = store.getEnergy(runId);
+  const d = analyze(run, store.getCells(runId), ops, store.getEvents(runId), energyWindows);
+  const cols = opColumns(ops);
+  const boardOf = new Map(d.cells.map((c) => [c.cellId, c.board]));
+  const net: NetCell[] = store.getNet(runId).map((r) => ({ cellId: r.cellId, suite: r.suite, profile: r.profile, board: boardOf.get(r.cellId) ?? '', lossPct: netLossPct(r) }))
+    .filter((r) => Number.isFinite(r.lossPct));
+  const qkd: QkdSweepPoint[] = store.getQkdSweep(runId).map((q) => ({ protocol: q.protocol, distanceKm: q.distanceKm, repeat: q.repeat, qber: q.qber, secretKeyRateBps: q.secretKeyRateBps, abortReason: q.abortReason ?? null }));
+  const results = measureClaims(loadClaims(opts.claimsFile), { ops, energy: energyWindows, net }, cols);
+  const figs = paperFigures(cols, d.energy, qkd, [...SUITES, 'none']);
+  return { d, results, figs };
+}
+
+export async function writeReport(store: Store, runId: string, outRoot: string, opts: ReportOptions = {}): Promise<WrittenReport> {
+  const { d, results, figs } = buildReport(store, runId, opts);
+  const run = d.run;
   const dir = join(outRoot, run.id);
-  mkdirSync(dir, { recursive: true });
+  const figDir = join(dir, 'figures');
+  mkdirSync(figDir, { recursive: true });
   const markdown = join(dir, 'report.md');
   const html = join(dir, 'report.html');
   const csv = join(dir, 'summary.csv');
-  writeFileSync(markdown, renderMarkdown(d));
-  writeFileSync(html, renderHtml(d));
+  writeFileSync(markdown, renderMarkdown(d, paperMarkdown(results, figs, 'figures')));
+  writeFileSync(html, renderHtml(d, paperHtml(results, figs)));
+  const figures = figs.list.map((f) => {
+    const file = join(figDir, `${f.id}.svg`);
+    writeFileSync(file, `<?xml version="1.0" encoding="UTF-8"?>\n${f.svg}\n`);
+    return file;
+  });
+  const tables: string[] = [];
+  for (const t of [1, 2, 3, 4, 'text'] as const) {
+    const file = join(dir, t === 'text' ? 'headline.csv' : `table${t}.csv`);
+    writeFileSync(file, paperCsv(results, t));
+    tables.push(file);
+  }
   const head = ['suite', 'node', 'profile', 'board', 'n', 'ok', 'hs_median_us', 'hs_p5_us', 'hs_p95_us', 'total_median_us', 'heap_peak_b', 'stack_peak_b', 'cpu_median_pct', 'hs_tx_b', 'hs_rx_b'];
   const rows = d.groups.map((g) => [g.suite, g.node, g.profile, g.board, g.ops, g.ok, g.steps.hs?.median, g.steps.hs?.p5, g.steps.hs?.p95, g.steps.total?.median, g.heapPeak, g.stackPeak, g.cpu.median, g.hsTx.median, g.hsRx.median]
     .map((v) => (typeof v === 'number' ? (Number.isFinite(v) ? String(Math.round(v * 1000) / 1000) : '') : String(v ?? ''))).join(','));
@@ -361,6 +462,24 @@ export function writeReport(store: Store, runId: string, outRoot: string): Writt
     const er = d.energy.map((e) => [e.suite, e.node, e.board, e.meter, e.meterKind, e.windows, e.ops, e.perOpJ, e.uncJ, e.drainPct100, e.source, e.truthPerOpJ]
       .map((v) => (typeof v === 'number' ? (Number.isFinite(v) ? v.toPrecision(6) : '') : String(v ?? ''))).join(','));
     writeFileSync(join(dir, 'energy.csv'), `${eh.join(',')}\n${er.join('\n')}\n`);
+    tables.push(join(dir, 'energy.csv'));
   }
-  return { dir, markdown, html, csv };
+  const written: WrittenReport = { dir, markdown, html, csv, tables, figures, claims: statusCounts(results) };
+  const mode = opts.pdf ?? 'auto';
+  if (mode !== 'never') {
+    if (!findChromium()) {
+      if (mode === 'require') throw new Error('a PDF needs Chromium: apt-get install chromium (or set QSLAB_CHROMIUM)');
+      written.pdfNote = 'no PDF: Chromium not found (apt-get install chromium, or set QSLAB_CHROMIUM)';
+    } else {
+      const pdf = join(dir, 'report.pdf');
+      try {
+        await printPdf(html, pdf);
+        written.pdf = pdf;
+      } catch (e) {
+        if (mode === 'require') throw e;
+        written.pdfNote = `no PDF: ${(e as Error).message}`;
+      }
+    }
+  }
+  return written;
 }

@@ -4,13 +4,13 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { CellInfo, EnergyWindow, OpRecord, RunEvent, RunInfo, RunStatus, SampleTrace, Store } from '../model.js';
+import type { CellInfo, EnergyWindow, NetDirection, NetFigures, OpRecord, QkdSweepPoint, RunEvent, RunInfo, RunStatus, SampleTrace, Store } from '../model.js';
 
 /** Schema version this code writes. Migrations below bring older files up to it. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** MIGRATIONS[i] takes a store from version i to version i + 1. Never edit a shipped entry; append. */
-const MIGRATIONS: string[] = [
+export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE runs (
     id                 TEXT PRIMARY KEY,
@@ -127,6 +127,52 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX traces_run ON traces(run_id, cell_id);
   `,
+  // v4: realized network figures per cell attempt through the impairment relay, and the QKD link sweep of a run.
+  // (IF NOT EXISTS: a store whose earlier steps were undone by hand keeps a v4 table it already has.)
+  `
+  CREATE TABLE IF NOT EXISTS net (
+    id          INTEGER PRIMARY KEY,
+    run_id      TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    cell_id     TEXT NOT NULL,
+    attempt     INTEGER NOT NULL,
+    node        TEXT NOT NULL,
+    suite       TEXT NOT NULL,
+    profile     TEXT NOT NULL,
+    backend     TEXT NOT NULL,                -- relay | kernel
+    shaping     TEXT,
+    cfg_delay_ms REAL, cfg_jitter_ms REAL, cfg_loss_model TEXT, cfg_loss_pct REAL, cfg_rate_kbit REAL,
+    bursts      INTEGER NOT NULL,
+    flows       INTEGER NOT NULL,
+    resets      INTEGER NOT NULL,
+    up_packets INTEGER NOT NULL, up_lost INTEGER NOT NULL, up_loss REAL NOT NULL, up_delay_mean_ms REAL NOT NULL,
+    up_delay_sd_ms REAL NOT NULL, up_throughput_kbit REAL NOT NULL, up_retransmitted INTEGER NOT NULL,
+    down_packets INTEGER NOT NULL, down_lost INTEGER NOT NULL, down_loss REAL NOT NULL, down_delay_mean_ms REAL NOT NULL,
+    down_delay_sd_ms REAL NOT NULL, down_throughput_kbit REAL NOT NULL, down_retransmitted INTEGER NOT NULL,
+    kernel_loss_up REAL, kernel_loss_down REAL, kernel_packets_up INTEGER, kernel_packets_down INTEGER,
+    rtt_n INTEGER, rtt_sockets INTEGER, rtt_median_ms REAL, rtt_p5_ms REAL, rtt_p95_ms REAL, rtt_retrans INTEGER,
+    tcp_out_segs INTEGER, tcp_retrans_segs INTEGER,
+    ts          INTEGER NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS net_run ON net(run_id, cell_id, attempt);
+  CREATE TABLE IF NOT EXISTS qkd_sweep (
+    id                  INTEGER PRIMARY KEY,
+    run_id              TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    protocol            TEXT NOT NULL,
+    distance_km         REAL NOT NULL,
+    repeat              INTEGER NOT NULL,
+    seed                INTEGER NOT NULL,
+    block_bits          INTEGER NOT NULL,
+    qber                REAL,                 -- NULL when not defined (no sifted bits)
+    secret_key_rate_bps REAL NOT NULL,
+    final_bits          INTEGER NOT NULL,
+    sifted_bits         INTEGER NOT NULL,
+    duration_s          REAL NOT NULL,
+    abort_reason        TEXT
+  );
+  CREATE INDEX IF NOT EXISTS qkd_sweep_run ON qkd_sweep(run_id, protocol, distance_km, repeat);
+  -- a run's operations in insertion order without a sort (reports read a million of them)
+  CREATE INDEX IF NOT EXISTS ops_run_id ON ops(run_id, id);
+  `,
 ];
 
 interface RunRow {
@@ -138,12 +184,6 @@ interface CellRow {
   run_id: string; cell_id: string; node: string; board: string; build_hash: string; firmware: string; suite: string;
   profile: string; aead: string; records: number; bytes: number; refresh: number; repetition: number; ops: number;
   status: string; attempts: number; error: string | null; started_at: string | null; ended_at: string | null;
-}
-interface OpRow {
-  run_id: string; cell_id: string; node: string; board: string; suite: string; profile: string; attempt: number;
-  idx: number; ok: number; err: string | null; msg: string | null; t: string; hs_tx: number; hs_rx: number;
-  rec_tx: number; rec_rx: number; recs: number; heap: number; stack: number; cpu: number; host_us: number | null;
-  ts: number; key_ids: string | null;
 }
 interface EventRow { run_id: string; ts: number; kind: string; node: string | null; cell_id: string | null; detail: string }
 
@@ -170,19 +210,30 @@ function cellFromRow(r: CellRow): CellInfo {
   return c;
 }
 
-function opFromRow(r: OpRow): OpRecord {
-  const op: OpRecord = {
-    runId: r.run_id, cellId: r.cell_id, node: r.node, board: r.board, suite: r.suite, profile: r.profile,
-    attempt: r.attempt, index: r.idx, ok: r.ok !== 0, t: JSON.parse(r.t) as Record<string, number>,
-    hsTx: r.hs_tx, hsRx: r.hs_rx, recTx: r.rec_tx, recRx: r.rec_rx, recs: r.recs, heap: r.heap, stack: r.stack,
-    cpu: r.cpu, ts: r.ts,
+const OP_COLUMNS = ['run_id', 'cell_id', 'node', 'board', 'suite', 'profile', 'attempt', 'idx', 'ok', 'err', 'msg', 't', 'hs_tx', 'hs_rx', 'rec_tx', 'rec_rx',
+  'recs', 'heap', 'stack', 'cpu', 'host_us', 'ts', 'key_ids'] as const;
+
+function opFromRaw(r: unknown[], intern: Map<string, string>): OpRecord {
+  const str = (i: number): string => {
+    const s = r[i] as string;
+    const hit = intern.get(s);
+    if (hit !== undefined) return hit;
+    intern.set(s, s);
+    return s;
   };
-  if (r.err !== null) op.err = r.err;
-  if (r.msg !== null) op.msg = r.msg;
-  if (r.host_us !== null) op.hostUs = r.host_us;
-  if (r.key_ids !== null) op.keyIds = JSON.parse(r.key_ids) as string[];
+  const op: OpRecord = {
+    runId: str(0), cellId: str(1), node: str(2), board: str(3), suite: str(4), profile: str(5),
+    attempt: r[6] as number, index: r[7] as number, ok: r[8] !== 0, t: JSON.parse(r[11] as string) as Record<string, number>,
+    hsTx: r[12] as number, hsRx: r[13] as number, recTx: r[14] as number, recRx: r[15] as number, recs: r[16] as number,
+    heap: r[17] as number, stack: r[18] as number, cpu: r[19] as number, ts: r[21] as number,
+  };
+  if (r[9] !== null) op.err = r[9] as string;
+  if (r[10] !== null) op.msg = r[10] as string;
+  if (r[20] !== null) op.hostUs = r[20] as number;
+  if (r[22] !== null) op.keyIds = JSON.parse(r[22] as string) as string[];
   return op;
 }
+
 
 function eventFromRow(r: EventRow): RunEvent {
   const ev: RunEvent = { runId: r.run_id, ts: r.ts, kind: r.kind, detail: r.detail };
@@ -249,7 +300,8 @@ function prepare(db: Database.Database) {
     getRun: db.prepare('SELECT * FROM runs WHERE id = ?'),
     latestRun: db.prepare('SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1'),
     getCells: db.prepare('SELECT * FROM cells WHERE run_id = ? ORDER BY rowid'),
-    getOps: db.prepare('SELECT * FROM ops WHERE run_id = ? ORDER BY id'),
+    // raw rows (arrays) in this column order: opFromRaw reads them by position
+    getOps: db.prepare(`SELECT ${OP_COLUMNS.join(', ')} FROM ops INDEXED BY ops_run_id WHERE run_id = ? ORDER BY id`).raw(),
     getEvents: db.prepare('SELECT * FROM events WHERE run_id = ? ORDER BY id'),
     insertEnergy: db.prepare(`
       INSERT INTO energy (run_id, cell_id, node, board, suite, profile, meter, meter_kind, t0, t1, b0, b1, source,
@@ -262,6 +314,26 @@ function prepare(db: Database.Database) {
     insertTrace: db.prepare('INSERT INTO traces (run_id, cell_id, meter, node, n, t, v, i, d) VALUES (@run_id, @cell_id, @meter, @node, @n, @t, @v, @i, @d)'),
     getTraces: db.prepare('SELECT * FROM traces WHERE run_id = ? ORDER BY id'),
     getCellTraces: db.prepare('SELECT * FROM traces WHERE run_id = ? AND cell_id = ? ORDER BY id'),
+    insertNet: db.prepare(`
+      INSERT INTO net (run_id, cell_id, attempt, node, suite, profile, backend, shaping, cfg_delay_ms, cfg_jitter_ms,
+                       cfg_loss_model, cfg_loss_pct, cfg_rate_kbit, bursts, flows, resets,
+                       up_packets, up_lost, up_loss, up_delay_mean_ms, up_delay_sd_ms, up_throughput_kbit, up_retransmitted,
+                       down_packets, down_lost, down_loss, down_delay_mean_ms, down_delay_sd_ms, down_throughput_kbit,
+                       down_retransmitted, kernel_loss_up, kernel_loss_down, kernel_packets_up, kernel_packets_down,
+                       rtt_n, rtt_sockets, rtt_median_ms, rtt_p5_ms, rtt_p95_ms, rtt_retrans, tcp_out_segs, tcp_retrans_segs, ts)
+      VALUES (@run_id, @cell_id, @attempt, @node, @suite, @profile, @backend, @shaping, @cfg_delay_ms, @cfg_jitter_ms,
+              @cfg_loss_model, @cfg_loss_pct, @cfg_rate_kbit, @bursts, @flows, @resets,
+              @up_packets, @up_lost, @up_loss, @up_delay_mean_ms, @up_delay_sd_ms, @up_throughput_kbit, @up_retransmitted,
+              @down_packets, @down_lost, @down_loss, @down_delay_mean_ms, @down_delay_sd_ms, @down_throughput_kbit,
+              @down_retransmitted, @kernel_loss_up, @kernel_loss_down, @kernel_packets_up, @kernel_packets_down,
+              @rtt_n, @rtt_sockets, @rtt_median_ms, @rtt_p5_ms, @rtt_p95_ms, @rtt_retrans, @tcp_out_segs, @tcp_retrans_segs, @ts)`),
+    getNet: db.prepare('SELECT * FROM net WHERE run_id = ? ORDER BY id'),
+    insertQkdSweep: db.prepare(`
+      INSERT INTO qkd_sweep (run_id, protocol, distance_km, repeat, seed, block_bits, qber, secret_key_rate_bps,
+                             final_bits, sifted_bits, duration_s, abort_reason)
+      VALUES (@run_id, @protocol, @distance_km, @repeat, @seed, @block_bits, @qber, @secret_key_rate_bps,
+              @final_bits, @sifted_bits, @duration_s, @abort_reason)`),
+    getQkdSweep: db.prepare('SELECT * FROM qkd_sweep WHERE run_id = ? ORDER BY id'),
   };
 }
 
@@ -361,7 +433,12 @@ export class SqliteStore implements Store {
   }
 
   getOps(runId: string): OpRecord[] {
-    return (this.st.getOps.all(runId) as OpRow[]).map(opFromRow);
+    // Iterated, not .all(): a million rows as objects first and records second would double the garbage; the
+    // repeated strings (run, cell, node, board, suite, profile) are shared, not copied per row.
+    const out: OpRecord[] = [];
+    const intern = new Map<string, string>();
+    for (const r of this.st.getOps.iterate(runId) as IterableIterator<unknown[]>) out.push(opFromRaw(r, intern));
+    return out;
   }
 
   getEvents(runId: string): RunEvent[] {
@@ -409,9 +486,95 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** Realized network figures of one cell attempt (one row). */
+  addNet(n: NetFigures): void {
+    const dir = (k: 'up' | 'down', d: NetDirection) => ({
+      [`${k}_packets`]: d.packets, [`${k}_lost`]: d.lost, [`${k}_loss`]: d.loss, [`${k}_delay_mean_ms`]: d.delayMeanMs,
+      [`${k}_delay_sd_ms`]: d.delaySdMs, [`${k}_throughput_kbit`]: d.throughputKbit, [`${k}_retransmitted`]: d.retransmitted,
+    });
+    this.st.insertNet.run({
+      run_id: n.runId, cell_id: n.cellId, attempt: n.attempt, node: n.node, suite: n.suite, profile: n.profile,
+      backend: n.backend, shaping: n.shaping ?? null,
+      cfg_delay_ms: n.configured?.delayMs ?? null, cfg_jitter_ms: n.configured?.jitterMs ?? null,
+      cfg_loss_model: n.configured?.lossModel ?? null, cfg_loss_pct: n.configured?.lossPct ?? null,
+      cfg_rate_kbit: n.configured?.rateKbit ?? null,
+      bursts: n.bursts, flows: n.flows, resets: n.resets, ...dir('up', n.up), ...dir('down', n.down),
+      kernel_loss_up: n.kernel?.lossUp ?? null, kernel_loss_down: n.kernel?.lossDown ?? null,
+      kernel_packets_up: n.kernel?.packetsUp ?? null, kernel_packets_down: n.kernel?.packetsDown ?? null,
+      rtt_n: n.rtt?.n ?? null, rtt_sockets: n.rtt?.sockets ?? null, rtt_median_ms: n.rtt?.medianMs ?? null,
+      rtt_p5_ms: n.rtt?.p5Ms ?? null, rtt_p95_ms: n.rtt?.p95Ms ?? null, rtt_retrans: n.rtt?.retrans ?? null,
+      tcp_out_segs: n.tcp?.outSegs ?? null, tcp_retrans_segs: n.tcp?.retransSegs ?? null, ts: n.ts,
+    });
+  }
+
+  getNet(runId: string): NetFigures[] {
+    return (this.st.getNet.all(runId) as NetRow[]).map((r) => {
+      const dir = (k: 'up' | 'down'): NetDirection => ({
+        packets: r[`${k}_packets`], lost: r[`${k}_lost`], loss: r[`${k}_loss`], delayMeanMs: r[`${k}_delay_mean_ms`],
+        delaySdMs: r[`${k}_delay_sd_ms`], throughputKbit: r[`${k}_throughput_kbit`], retransmitted: r[`${k}_retransmitted`],
+      });
+      const n: NetFigures = {
+        runId: r.run_id, cellId: r.cell_id, attempt: r.attempt, node: r.node, suite: r.suite, profile: r.profile,
+        backend: r.backend as NetFigures['backend'], bursts: r.bursts, flows: r.flows, resets: r.resets,
+        up: dir('up'), down: dir('down'), ts: r.ts,
+      };
+      if (r.shaping !== null) n.shaping = r.shaping;
+      if (r.cfg_delay_ms !== null) {
+        n.configured = { delayMs: r.cfg_delay_ms, jitterMs: r.cfg_jitter_ms ?? 0, lossModel: r.cfg_loss_model ?? 'none', rateKbit: r.cfg_rate_kbit ?? 0 };
+        if (r.cfg_loss_pct !== null) n.configured.lossPct = r.cfg_loss_pct;
+      }
+      if (r.kernel_loss_up !== null) {
+        n.kernel = { lossUp: r.kernel_loss_up, lossDown: r.kernel_loss_down ?? 0, packetsUp: r.kernel_packets_up ?? 0, packetsDown: r.kernel_packets_down ?? 0 };
+      }
+      if (r.rtt_n !== null) {
+        n.rtt = { n: r.rtt_n, sockets: r.rtt_sockets ?? 0, medianMs: r.rtt_median_ms ?? NaN, p5Ms: r.rtt_p5_ms ?? NaN, p95Ms: r.rtt_p95_ms ?? NaN, retrans: r.rtt_retrans ?? 0 };
+      }
+      if (r.tcp_out_segs !== null) n.tcp = { outSegs: r.tcp_out_segs, retransSegs: r.tcp_retrans_segs ?? 0 };
+      return n;
+    });
+  }
+
+  /** One simulated link of the run's QKD sweep. */
+  addQkdSweep(p: QkdSweepPoint): void {
+    this.st.insertQkdSweep.run({
+      run_id: p.runId, protocol: p.protocol, distance_km: p.distanceKm, repeat: p.repeat, seed: p.seed, block_bits: p.blockBits,
+      qber: Number.isFinite(p.qber) ? p.qber : null, secret_key_rate_bps: p.secretKeyRateBps, final_bits: p.finalBits,
+      sifted_bits: p.siftedBits, duration_s: p.durationS, abort_reason: p.abortReason ?? null,
+    });
+  }
+
+  /** The run's QKD sweep in the order it ran (protocol, then distance, then repeat). */
+  getQkdSweep(runId: string): QkdSweepPoint[] {
+    return (this.st.getQkdSweep.all(runId) as QkdSweepRow[]).map((r) => {
+      const p: QkdSweepPoint = {
+        runId: r.run_id, protocol: r.protocol, distanceKm: r.distance_km, repeat: r.repeat, seed: r.seed, blockBits: r.block_bits,
+        qber: r.qber ?? NaN, secretKeyRateBps: r.secret_key_rate_bps, finalBits: r.final_bits, siftedBits: r.sifted_bits,
+        durationS: r.duration_s,
+      };
+      if (r.abort_reason !== null) p.abortReason = r.abort_reason;
+      return p;
+    });
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
+}
+
+type NetDirRow<K extends string> = {
+  [P in `${K}_packets` | `${K}_lost` | `${K}_loss` | `${K}_delay_mean_ms` | `${K}_delay_sd_ms` | `${K}_throughput_kbit` | `${K}_retransmitted`]: number;
+};
+type NetRow = NetDirRow<'up'> & NetDirRow<'down'> & {
+  run_id: string; cell_id: string; attempt: number; node: string; suite: string; profile: string; backend: string;
+  shaping: string | null; cfg_delay_ms: number | null; cfg_jitter_ms: number | null; cfg_loss_model: string | null;
+  cfg_loss_pct: number | null; cfg_rate_kbit: number | null; bursts: number; flows: number; resets: number;
+  kernel_loss_up: number | null; kernel_loss_down: number | null; kernel_packets_up: number | null; kernel_packets_down: number | null;
+  rtt_n: number | null; rtt_sockets: number | null; rtt_median_ms: number | null; rtt_p5_ms: number | null; rtt_p95_ms: number | null;
+  rtt_retrans: number | null; tcp_out_segs: number | null; tcp_retrans_segs: number | null; ts: number;
+};
+interface QkdSweepRow {
+  run_id: string; protocol: string; distance_km: number; repeat: number; seed: number; block_bits: number; qber: number | null;
+  secret_key_rate_bps: number; final_bits: number; sifted_bits: number; duration_s: number; abort_reason: string | null;
 }
 
 interface EnergyRow {

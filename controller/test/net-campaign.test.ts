@@ -46,7 +46,7 @@ test('a lossy, delayed profile through the relay: slower handshakes, realized co
     const net = store.getEvents(s.runId).filter((e) => e.kind === 'net-realized');
     assert.equal(net.length, 2);
     for (const e of net) assert.match(e.detail, /relay slow-lossy: configured delay 20 ± 0 ms .*loss 5 % → node→server \d+ segments, delay [\d.]+ ± [\d.]+ ms, loss [\d.]+ %/);
-    const md = readFileSync(writeReport(store, s.runId, join(dir, 'out')).markdown, 'utf8');
+    const md = readFileSync((await writeReport(store, s.runId, join(dir, 'out'), { pdf: 'never' })).markdown, 'utf8');
     assert.match(md, /## By network profile/);
     assert.match(md, /\| x25519mlkem768 \| slow-lossy \| 8 \| 100.0 % \|/);
     assert.match(md, /userspace impairment relay/);
@@ -91,7 +91,7 @@ test('a jamming schedule: the link cycles clean → jammed, each phase change is
     assert.match(phases[0]!.detail, /^phase 0: clean for 0.15 s/);
     assert.match(phases[1]!.detail, /^phase 1: jammed for 0.3 s/);
     assert.ok(phases[1]!.ts - phases[0]!.ts >= 140 && phases[1]!.ts - phases[0]!.ts < 400, 'phase timing');
-    const md = readFileSync(writeReport(store, s.runId, join(dir, 'out')).markdown, 'utf8');
+    const md = readFileSync((await writeReport(store, s.runId, join(dir, 'out'), { pdf: 'never' })).markdown, 'utf8');
     const row = (p: string) => new RegExp(`\\| x25519 \\| ${p} \\| (\\d+) \\| [\\d.]+ % \\| ([\\d.]+) (µs|ms)`).exec(md);
     const clean = row('clean');
     const jammed = row('jammed');
@@ -154,7 +154,7 @@ test('as root: each virtual node in its own namespace, rate and loss shaped by t
     assert.ok(phases.length >= 4, `${phases.length} phase changes`);
     for (const p of phases) assert.match(p.detail, /^phase [01]: k-(fast|lossy) for 0.2 s \(kernel part applied after \d+ ms\)$/);
     assert.ok(!ev.some((e) => e.kind === 'net-error'), 'no shaping error');
-    const md = readFileSync(writeReport(store, s.runId, join(dir, 'out')).markdown, 'utf8');
+    const md = readFileSync((await writeReport(store, s.runId, join(dir, 'out'), { pdf: 'never' })).markdown, 'utf8');
     assert.match(md, /shaped by kernel/);
     assert.match(md, /own network namespace/);
   } finally {

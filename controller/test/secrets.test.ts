@@ -56,7 +56,7 @@ test('secrets never reach logs, the store, the spool or reports', async () => {
     assert.equal(s.ops.ok, 18, JSON.stringify(s.failures));
     const counters = await sink.close();
     assert.ok(counters.spooledLines > 0, 'the unreachable InfluxDB made the sink spool');
-    writeReport(store, s.runId, join(dir, 'out'));
+    (await writeReport(store, s.runId, join(dir, 'out'), { pdf: 'never' }));
   } finally {
     process.stderr.write = origWrite;
     setSecretTap(undefined);
