@@ -83,6 +83,9 @@ export class QkdSupply {
       const got = await slave.decKeys(MASTER_SAE, ids.slice(i, i + per));
       for (const k of got.keys) nodeKeys.push({ keyId: k.key_ID.toLowerCase(), key: keyBytes(k) });
     }
+    // Keys of an earlier batch still on the node (operations that failed before using them) can never be used:
+    // that batch's server side is gone. Drop them so this batch fits the node's store.
+    await link.request('qkd', { op: 'clear' }, { timeoutMs: 5000 });
     const cost = await provisionNode(link, nodeKeys);
     for (const k of nodeKeys) k.key.fill(0);
     let next = 0;

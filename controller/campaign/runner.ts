@@ -552,7 +552,8 @@ async function runCell(o: RunOptions, rec: Recorder, run: RunInfo, cell: CellInf
     let extraBurst = 0;
     let extraBaselineS = 0;
     for (let done = 0; done < total && !o.signal?.aborted; ) {
-      const n = extraBurst && done >= cell.ops ? Math.min(extraBurst, total - done) : Math.min(burstSize, total - done);
+      // (a QKD burst is capped by what the node's key store holds, the extra energy burst included)
+      const n = extraBurst && done >= cell.ops ? Math.min(extraBurst, total - done, isQkd ? burstSize : Infinity) : Math.min(burstSize, total - done);
       let suite = cell.suite;
       let port = ctx.port;
       let qkdServer: HandshakeServer | undefined;
@@ -578,145 +579,153 @@ async function runCell(o: RunOptions, rec: Recorder, run: RunInfo, cell: CellInf
         }
       }
       let relay: ImpairmentRelay | undefined;
-      const schedule = c.schedules[cell.profile];
-      const profile = ctx.profiles.get(schedule ? schedule.phases[0]!.profile : cell.profile);
-      let phaseTimer: NodeJS.Timeout | undefined;
-      // A node in its own namespace reaches the server only through the relay on its veth's host side.
-      const nn = ctx.nets?.nets.get(cell.node);
-      let host = o.rig.value.server.advertise;
-      let kernelShape: { backend: string; c0: VethCounters; tcp0: TcpCounters | null } | undefined;
-      let sampler: TcpInfoSampler | undefined;
-      let kernelChain: Promise<void> = Promise.resolve();
-      if (profile || nn) {
-        const wantedProfile = profile ?? makeProfile({ name: 'loopback', description: 'no impairment' });
-        let relayProfile = wantedProfile;
-        if (nn) {
-          const ks = await ctx.nets!.shape(cell.node, wantedProfile);
-          relayProfile = ks.residual;
-          host = nn.hostAddr;
-          kernelShape = { backend: ks.backend, c0: await ctx.nets!.counters(cell.node), tcp0: node.virtual?.pid ? namespaceTcpCounters(node.virtual.pid) : null };
-        }
-        relay = new ImpairmentRelay({
-          upstream: { host: o.rig.value.server.bind === '0.0.0.0' ? '127.0.0.1' : o.rig.value.server.bind, port },
-          listen: { host: nn ? nn.hostAddr : o.rig.value.server.bind, port: 0 },
-          profile: relayProfile, seed: seedFor(c.seed, `${cell.cellId}#${attempt}#${done}`), protocol: 'tcp',
-        });
-        port = (await relay.start()).port;
-        sampler = new TcpInfoSampler(port).start();
-        if (schedule) {
-          // Jamming: cycle the link through the schedule's phases; every change is timestamped for the report.
-          let i = 0;
-          const enter = () => {
-            const ph = schedule.phases[i]!;
-            const php = ctx.profiles.get(ph.profile)!;
-            const k = i;
-            if (nn) {
-              // The relay switches at once; the kernel part follows in order (a few tc/nft calls, ~10-100 ms).
-              // The phase is stamped when it starts (the relay part); the kernel's lag is stated in the event.
-              const t0 = performance.now(), ts = Date.now();
-              relay!.setProfile(ctx.nets!.split(php).residual);
-              kernelChain = kernelChain.then(() => ctx.nets!.shape(cell.node, php)).then(
-                () => event('net-phase', `phase ${k}: ${ph.profile} for ${ph.seconds} s (kernel part applied after ${(performance.now() - t0).toFixed(0)} ms)`, ts),
-                (e: Error) => event('net-error', `phase ${k}: ${e.message}`));
-            } else {
-              relay!.setProfile(php);
-              event('net-phase', `phase ${k}: ${ph.profile} for ${ph.seconds} s`);
-            }
-            i++;
-            if (i >= schedule.phases.length) {
-              if (!schedule.repeat) return;
-              i = 0;
-            }
-            phaseTimer = setTimeout(enter, ph.seconds * 1000);
-          };
-          enter();
-        }
-      }
+      let relayClosed = false;
+      // Everything set up for this burst (QKD keys and server, relay, kernel shaping) is released here even when
+      // shaping or the burst throws: a leaked batch would keep key material and a listener alive.
       try {
-        const hs = async (): Promise<BurstAnswer> => { const r = await node.link.request(
-          'hs',
-          {
-            suite, host, port, n, records: cell.records, bytes: cell.bytes,
-            aead: cell.aead, refresh: cell.refresh, pin: ctx.server.pin(suite),
-            ...(c.mutual && ([...PQ_SUITES, ...QKD_SUITES] as readonly string[]).includes(suite) ? { mutual: true } : {}),
-          },
-          {
-            idle: true,
-            timeoutMs: c.timeouts.idle_s * 1000,
-            onEvent: (ev) => {
-              if (ev.ev !== 'op') return;
-              const parsed = opEventSchema.safeParse(ev);
-              if (!parsed.success) {
-                event('bad-event', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ').slice(0, 300));
-                return;
+        const schedule = c.schedules[cell.profile];
+        const profile = ctx.profiles.get(schedule ? schedule.phases[0]!.profile : cell.profile);
+        let phaseTimer: NodeJS.Timeout | undefined;
+        // A node in its own namespace reaches the server only through the relay on its veth's host side.
+        const nn = ctx.nets?.nets.get(cell.node);
+        let host = o.rig.value.server.advertise;
+        let kernelShape: { backend: string; c0: VethCounters; tcp0: TcpCounters | null } | undefined;
+        let sampler: TcpInfoSampler | undefined;
+        let kernelChain: Promise<void> = Promise.resolve();
+        if (profile || nn) {
+          const wantedProfile = profile ?? makeProfile({ name: 'loopback', description: 'no impairment' });
+          let relayProfile = wantedProfile;
+          if (nn) {
+            const ks = await ctx.nets!.shape(cell.node, wantedProfile);
+            relayProfile = ks.residual;
+            host = nn.hostAddr;
+            kernelShape = { backend: ks.backend, c0: await ctx.nets!.counters(cell.node), tcp0: node.virtual?.pid ? namespaceTcpCounters(node.virtual.pid) : null };
+          }
+          relay = new ImpairmentRelay({
+            upstream: { host: o.rig.value.server.bind === '0.0.0.0' ? '127.0.0.1' : o.rig.value.server.bind, port },
+            listen: { host: nn ? nn.hostAddr : o.rig.value.server.bind, port: 0 },
+            profile: relayProfile, seed: seedFor(c.seed, `${cell.cellId}#${attempt}#${done}`), protocol: 'tcp',
+          });
+          port = (await relay.start()).port;
+          sampler = new TcpInfoSampler(port).start();
+          if (schedule) {
+            // Jamming: cycle the link through the schedule's phases; every change is timestamped for the report.
+            let i = 0;
+            const enter = () => {
+              const ph = schedule.phases[i]!;
+              const php = ctx.profiles.get(ph.profile)!;
+              const k = i;
+              if (nn) {
+                // The relay switches at once; the kernel part follows in order (a few tc/nft calls, ~10-100 ms).
+                // The phase is stamped when it starts (the relay part); the kernel's lag is stated in the event.
+                const t0 = performance.now(), ts = Date.now();
+                relay!.setProfile(ctx.nets!.split(php).residual);
+                kernelChain = kernelChain.then(() => ctx.nets!.shape(cell.node, php)).then(
+                  () => event('net-phase', `phase ${k}: ${ph.profile} for ${ph.seconds} s (kernel part applied after ${(performance.now() - t0).toFixed(0)} ms)`, ts),
+                  (e: Error) => event('net-error', `phase ${k}: ${e.message}`));
+              } else {
+                relay!.setProfile(php);
+                event('net-phase', `phase ${k}: ${ph.profile} for ${ph.seconds} s`);
               }
-              const e = parsed.data;
-              const op: OpRecord & { cr?: string } = {
-                runId: run.id, cellId: cell.cellId, node: cell.node, board: cell.board, suite, profile: cell.profile,
-                attempt, index: done + e.i, ok: e.ok, t: e.t, hsTx: e.hs_tx, hsRx: e.hs_rx, recTx: e.rec_tx, recRx: e.rec_rx, recs: e.recs,
-                heap: e.heap, stack: e.stack, cpu: e.cpu, ts: Date.now(),
-              };
-              if (e.err) op.err = e.err;
-              if (e.msg) op.msg = e.msg;
-              if (e.cr) op.cr = e.cr;
-              if (e.ok) res.ok++;
-              else res.failed++;
-              buffer.push(op);
-              ctx.progress.add();
-              o.hooks?.onOp?.(op, node);
-              if (buffer.length >= 216) flush(false);
-            },
-          },
-        );
-        return { ops: Number(r.done ?? 0) + Number(r.failed ?? 0), ...(typeof r.b0_us === 'number' ? { b0Us: r.b0_us } : {}), ...(typeof r.b1_us === 'number' ? { b1Us: r.b1_us } : {}) };
-        };
-        if (np?.meter) {
-          const baselineS = extraBaselineS && done >= cell.ops ? extraBaselineS : c.power.baseline_s;
-          const m = await measureBurst(ctx.power!, np, node.link, { baud: node.spec.baud, paced: node.spec.kind === 'serial' || node.spec.pace }, hs,
-            baselineS !== undefined ? { baselineS } : {});
-          if (m.measured) {
-            const w = { ...m.measured.window, runId: run.id, cellId: cell.cellId, suite, profile: cell.profile };
-            rec.addEnergy(w);
-            const tr = np.meter.ring.slice(w.t0 - 50, w.t1 + 50);
-            rec.addTrace({ runId: run.id, cellId: cell.cellId, meter: w.meter, node: cell.node, t: tr.t, v: tr.v, i: tr.i, ...(tr.d ? { d: tr.d } : {}) });
-            event('energy', `${m.measured.note}: ${m.result.ops} ops, ${(w.perOpJ * 1e3).toFixed(4)} ± ${(w.perOpUncJ * 1e3).toFixed(4)} mJ/op` +
-              (w.truthPerOpJ !== undefined ? ` (power model: ${(w.truthPerOpJ * 1e3).toFixed(4)} mJ/op)` : ''));
-            const info = np.meter.driver.info;
-            const e = m.measured.energy;
-            // (a net energy ≤ 0 is a burst the meter did not resolve at all: it needs the longer burst most)
-            if (!extraBurst && done + n >= total && info.rateHz < 1000 && !(m.measured.relErr <= c.power.target_rel_err)) {
-              const need = opsForTarget(e, c.power.target_rel_err, info.rateHz);
-              extraBurst = Math.min(c.power.max_ops, Math.max(1, need));
-              total += extraBurst;
-              // the baseline grows with the burst, so its mean is known well enough for the longer window
-              // (as long as the burst itself: energyPerOp's durationS includes a sample period of padding each side)
-              const burstS = Math.max(0, e.durationS - 2 / info.rateHz);
-              extraBaselineS = Math.min(60, Math.max(baselineSeconds(np.meter), (burstS * extraBurst) / Math.max(1, e.ops)));
-              event('energy-burst', `energy per op ±${(100 * m.measured.relErr).toFixed(1)} % from ${e.ops} ops is above the ${(100 * c.power.target_rel_err).toFixed(1)} % target for a ${info.rateHz} Hz meter: one more burst of ${extraBurst} ops${extraBurst < need ? ` (capped by power.max_ops; ${need} needed)` : ''}`);
-            }
-          } else event('energy-error', m.error ?? 'not measured');
-        } else await hs();
-      } finally {
-        // Wait for the server's records of this burst before its server goes away.
-        for (let i = 0; i < 10 && buffer.some((b) => b.cr && !ctx.serverOps.has(b.cr)); i++) await new Promise((r) => setTimeout(r, 10));
-        clearTimeout(phaseTimer);
-        await kernelChain;
-        if (relay) {
-          const tcp = sampler!.stop();
-          const rel = relay.stats();
-          const burst: NetBurst = { rel, tcp };
-          if (kernelShape) {
-            const c1 = await ctx.nets!.counters(cell.node).catch(() => kernelShape!.c0);
-            const tcp1 = node.virtual?.pid ? namespaceTcpCounters(node.virtual.pid) : null;
-            const kLoss = realizedKernelLoss(kernelShape.c0, c1);
-            const kTcp = kernelShape.tcp0 && tcp1 ? diffCounters(kernelShape.tcp0, tcp1) : null;
-            burst.kernel = { shaping: kernelShape.backend, loss: kLoss, tcp: kTcp };
-            event('net-realized', describeKernelRealized(profile ?? makeProfile({ name: 'loopback' }), kernelShape.backend, kLoss, kTcp, tcp, rel));
-          } else if (profile) event('net-realized', `${describeRealized(profile, rel)}; ${describeTcpInfo(tcp)}`);
-          netBursts.push(burst);
-          await relay.close();
+              i++;
+              if (i >= schedule.phases.length) {
+                if (!schedule.repeat) return;
+                i = 0;
+              }
+              phaseTimer = setTimeout(enter, ph.seconds * 1000);
+            };
+            enter();
+          }
         }
-        await qkdServer?.close();
+        try {
+          const hs = async (): Promise<BurstAnswer> => { const r = await node.link.request(
+            'hs',
+            {
+              suite, host, port, n, records: cell.records, bytes: cell.bytes,
+              ...(suite === 'none' ? {} : { aead: cell.aead }), refresh: cell.refresh, pin: ctx.server.pin(suite),
+              ...(c.mutual && ([...PQ_SUITES, ...QKD_SUITES] as readonly string[]).includes(suite) ? { mutual: true } : {}),
+            },
+            {
+              idle: true,
+              timeoutMs: c.timeouts.idle_s * 1000,
+              onEvent: (ev) => {
+                if (ev.ev !== 'op') return;
+                const parsed = opEventSchema.safeParse(ev);
+                if (!parsed.success) {
+                  event('bad-event', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ').slice(0, 300));
+                  return;
+                }
+                const e = parsed.data;
+                const op: OpRecord & { cr?: string } = {
+                  runId: run.id, cellId: cell.cellId, node: cell.node, board: cell.board, suite, profile: cell.profile,
+                  attempt, index: done + e.i, ok: e.ok, t: e.t, hsTx: e.hs_tx, hsRx: e.hs_rx, recTx: e.rec_tx, recRx: e.rec_rx, recs: e.recs,
+                  heap: e.heap, stack: e.stack, cpu: e.cpu, ts: Date.now(),
+                };
+                if (e.err) op.err = e.err;
+                if (e.msg) op.msg = e.msg;
+                if (e.cr) op.cr = e.cr;
+                if (e.ok) res.ok++;
+                else res.failed++;
+                buffer.push(op);
+                ctx.progress.add();
+                o.hooks?.onOp?.(op, node);
+                if (buffer.length >= 216) flush(false);
+              },
+            },
+          );
+          return { ops: Number(r.done ?? 0) + Number(r.failed ?? 0), ...(typeof r.b0_us === 'number' ? { b0Us: r.b0_us } : {}), ...(typeof r.b1_us === 'number' ? { b1Us: r.b1_us } : {}) };
+          };
+          if (np?.meter) {
+            const baselineS = extraBaselineS && done >= cell.ops ? extraBaselineS : c.power.baseline_s;
+            const m = await measureBurst(ctx.power!, np, node.link, { baud: node.spec.baud, paced: node.spec.kind === 'serial' || node.spec.pace }, hs,
+              baselineS !== undefined ? { baselineS } : {});
+            if (m.measured) {
+              const w = { ...m.measured.window, runId: run.id, cellId: cell.cellId, suite, profile: cell.profile };
+              rec.addEnergy(w);
+              const tr = np.meter.ring.slice(w.t0 - 50, w.t1 + 50);
+              rec.addTrace({ runId: run.id, cellId: cell.cellId, meter: w.meter, node: cell.node, t: tr.t, v: tr.v, i: tr.i, ...(tr.d ? { d: tr.d } : {}) });
+              event('energy', `${m.measured.note}: ${m.result.ops} ops, ${(w.perOpJ * 1e3).toFixed(4)} ± ${(w.perOpUncJ * 1e3).toFixed(4)} mJ/op` +
+                (w.truthPerOpJ !== undefined ? ` (power model: ${(w.truthPerOpJ * 1e3).toFixed(4)} mJ/op)` : ''));
+              const info = np.meter.driver.info;
+              const e = m.measured.energy;
+              // (a net energy ≤ 0 is a burst the meter did not resolve at all: it needs the longer burst most)
+              if (!extraBurst && done + n >= total && info.rateHz < 1000 && !(m.measured.relErr <= c.power.target_rel_err)) {
+                const need = opsForTarget(e, c.power.target_rel_err, info.rateHz);
+                extraBurst = Math.min(c.power.max_ops, Math.max(1, need));
+                total += extraBurst;
+                // the baseline grows with the burst, so its mean is known well enough for the longer window
+                // (as long as the burst itself: energyPerOp's durationS includes a sample period of padding each side)
+                const burstS = Math.max(0, e.durationS - 2 / info.rateHz);
+                extraBaselineS = Math.min(60, Math.max(baselineSeconds(np.meter), (burstS * extraBurst) / Math.max(1, e.ops)));
+                event('energy-burst', `energy per op ±${(100 * m.measured.relErr).toFixed(1)} % from ${e.ops} ops is above the ${(100 * c.power.target_rel_err).toFixed(1)} % target for a ${info.rateHz} Hz meter: one more burst of ${extraBurst} ops${extraBurst < need ? ` (capped by power.max_ops; ${need} needed)` : ''}`);
+              }
+            } else event('energy-error', m.error ?? 'not measured');
+          } else await hs();
+        } finally {
+          // Wait for the server's records of this burst before its server goes away.
+          for (let i = 0; i < 10 && buffer.some((b) => b.cr && !ctx.serverOps.has(b.cr)); i++) await new Promise((r) => setTimeout(r, 10));
+          clearTimeout(phaseTimer);
+          await kernelChain;
+          if (relay) {
+            const tcp = sampler!.stop();
+            const rel = relay.stats();
+            const burst: NetBurst = { rel, tcp };
+            if (kernelShape) {
+              const c1 = await ctx.nets!.counters(cell.node).catch(() => kernelShape!.c0);
+              const tcp1 = node.virtual?.pid ? namespaceTcpCounters(node.virtual.pid) : null;
+              const kLoss = realizedKernelLoss(kernelShape.c0, c1);
+              const kTcp = kernelShape.tcp0 && tcp1 ? diffCounters(kernelShape.tcp0, tcp1) : null;
+              burst.kernel = { shaping: kernelShape.backend, loss: kLoss, tcp: kTcp };
+              event('net-realized', describeKernelRealized(profile ?? makeProfile({ name: 'loopback' }), kernelShape.backend, kLoss, kTcp, tcp, rel));
+            } else if (profile) event('net-realized', `${describeRealized(profile, rel)}; ${describeTcpInfo(tcp)}`);
+            netBursts.push(burst);
+            await relay.close();
+            relayClosed = true;
+          }
+        }
+      } finally {
+        if (relay && !relayClosed) await relay.close().catch(() => undefined);
+        await qkdServer?.close().catch(() => undefined);
         batch?.dispose();
       }
       done += n;

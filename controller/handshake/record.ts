@@ -211,6 +211,21 @@ export interface OpenedRecord {
   plaintext: Buffer;
 }
 
+/**
+ * The checks every receiver makes before anything else, in this order: length, epoch matching the sequence number,
+ * replay window, retired epoch. Throws RecordError; returns the header's epoch and sequence number.
+ */
+function checkRecordHeader(body: Buffer, minLen: number, refresh: number, window: ReplayWindow, current: number): { epoch: number; seq: bigint } {
+  if (body.length < minLen) throw new RecordError('decode_error', `record body of ${body.length} bytes is shorter than ${minLen}`);
+  const epoch = body.readUInt16BE(0);
+  const seq = body.readBigUInt64BE(2);
+  const want = epochOf(seq, refresh);
+  if (BigInt(epoch) !== want) throw new RecordError('bad_epoch', `record seq ${seq} carries epoch ${epoch}, expected ${want}`);
+  if (!window.check(seq)) throw new RecordError('replay', `record seq ${seq} is a replay or outside the window (highest ${window.highest})`);
+  if (epoch < current) throw new RecordError('bad_epoch', `record seq ${seq} belongs to retired epoch ${epoch} (current ${current})`);
+  return { epoch, seq };
+}
+
 /** Receiving half: epoch check, replay window, decryption, ratchet on epoch change. */
 export class RecordReceiver extends EpochState implements RecordOpener {
   private readonly window = new ReplayWindow();
@@ -222,19 +237,7 @@ export class RecordReceiver extends EpochState implements RecordOpener {
   /** Verify and decrypt a record body. Throws RecordError. */
   open(body: Buffer): OpenedRecord {
     if (this.destroyed) throw new RecordError('internal_error', 'record receiver destroyed');
-    if (body.length < RECORD_OVERHEAD) {
-      throw new RecordError('decode_error', `record body of ${body.length} bytes is shorter than ${RECORD_OVERHEAD}`);
-    }
-    const epoch = body.readUInt16BE(0);
-    const seq = body.readBigUInt64BE(2);
-    const want = epochOf(seq, this.refresh);
-    if (BigInt(epoch) !== want) throw new RecordError('bad_epoch', `record seq ${seq} carries epoch ${epoch}, expected ${want}`);
-    if (!this.window.check(seq)) {
-      throw new RecordError('replay', `record seq ${seq} is a replay or outside the window (highest ${this.window.highest})`);
-    }
-    if (epoch < this.epoch) {
-      throw new RecordError('bad_epoch', `record seq ${seq} belongs to retired epoch ${epoch} (current ${this.epoch})`);
-    }
+    const { epoch, seq } = checkRecordHeader(body, RECORD_OVERHEAD, this.refresh, this.window, this.epoch);
     if (epoch > this.maxEpoch) {
       throw new RecordError('bad_epoch', `record seq ${seq} carries epoch ${epoch}, beyond the last QKD key (epoch ${this.maxEpoch})`);
     }
@@ -338,19 +341,7 @@ export class PlaintextRecordReceiver implements RecordOpener {
 
   open(body: Buffer): OpenedRecord {
     if (this.destroyed) throw new RecordError('internal_error', 'record receiver destroyed');
-    if (body.length < PLAINTEXT_RECORD_OVERHEAD) {
-      throw new RecordError('decode_error', `record body of ${body.length} bytes is shorter than ${PLAINTEXT_RECORD_OVERHEAD}`);
-    }
-    const epoch = body.readUInt16BE(0);
-    const seq = body.readBigUInt64BE(2);
-    const want = epochOf(seq, this.refresh);
-    if (BigInt(epoch) !== want) throw new RecordError('bad_epoch', `record seq ${seq} carries epoch ${epoch}, expected ${want}`);
-    if (!this.window.check(seq)) {
-      throw new RecordError('replay', `record seq ${seq} is a replay or outside the window (highest ${this.window.highest})`);
-    }
-    if (epoch < this.epoch) {
-      throw new RecordError('bad_epoch', `record seq ${seq} belongs to retired epoch ${epoch} (current ${this.epoch})`);
-    }
+    const { epoch, seq } = checkRecordHeader(body, PLAINTEXT_RECORD_OVERHEAD, this.refresh, this.window, this.epoch);
     this.epoch = epoch; // refresh is a no-op: only the counter moves
     this.window.accept(seq);
     return { epoch, seq, plaintext: Buffer.from(body.subarray(RECORD_HEADER_LEN)) };

@@ -164,13 +164,13 @@ export function measureClaims(claims: Claim[], input: PaperInput, cols = opColum
         const ws = input.energy.filter((w) => m.suites.includes(w.suite as never) && w.board === m.board && (!m.profile || w.profile === m.profile));
         const vals = ws.map((w) => w.drainPct100).filter((v): v is number => v !== undefined && Number.isFinite(v));
         measured = fromValues(vals);
-        if (!measured) reason = ws.length ? `the energy windows of ${where} have no battery drain (no battery: in the rig file)` : `no energy window of ${where}: the node needs a meter in the rig file and the campaign a power: block`;
+        if (!measured && match.length) reason = ws.length ? `the energy windows of ${where} have no battery drain (no battery: in the rig file)` : `no energy window of ${where}: the node needs a meter in the rig file and the campaign a power: block`;
         break;
       }
       case 'packet_loss_pct': {
         const rows = input.net.filter((r) => m.suites.includes(r.suite as never) && (!m.profile || r.profile === m.profile) && r.board === m.board);
         measured = fromValues(rows.map((r) => r.lossPct));
-        if (!measured) reason = `no realized network figures for ${where}: loss is measured on an impaired link (a profile other than loopback)`;
+        if (!measured && match.length) reason = `no realized network figures for ${where}: loss is measured on an impaired link (a profile other than loopback)`;
         break;
       }
     }
