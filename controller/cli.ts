@@ -4,7 +4,8 @@
 import { Command, Option } from 'commander';
 import { relative } from 'node:path';
 import { ConfigError } from './config/load.js';
-import { loadRig, type Rig } from './config/rig.js';
+import { loadRig, wifiPassProblem, type Rig, type RigNode } from './config/rig.js';
+import { LinkError, type NetStatus } from './drivers/node.js';
 import { loadCampaign } from './config/campaign.js';
 import { cleanup, installSignalHandlers } from './cleanup.js';
 import { DEFAULT_CAMPAIGN, DEFAULT_RIG, REPORTS_DIR, resolveUserPath, controllerVersion, ROOT } from './paths.js';
@@ -14,7 +15,7 @@ import { runCampaign, type Sink } from './campaign/runner.js';
 import { writeReport, type WrittenReport } from './report/report.js';
 import { writeCompare } from './report/compare.js';
 import { DEFAULT_CLAIMS } from './report/claims.js';
-import { bringUpAll, shutDown } from './rig/strategy.js';
+import { bringUpAll, openLink, shutDown } from './rig/strategy.js';
 import { resolve, join, basename } from 'node:path';
 import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
 import { PQC_ALGS, readAcvp, type KatResult, type PqcAlg } from './pqc/kat.js';
@@ -355,6 +356,112 @@ Exit status: 0 every node flashed or skipped, 1 a node failed, 2 bad input.`)
     const rows = await flashRig({ rig: rig.value, nodes: opts.node, image, force: !!opts.force, flashDir: dir, esptool });
     out(!!opts.json, { rig: rig.value.name, image: { file: resolveUserPath(opts.image), build: image.hash, bytes: image.bytes.length }, flashDir: dir, nodes: rows }, () =>
       [`flash build ${image.hash ?? '(no build hash in image)'} (${show(resolveUserPath(opts.image))}, ${image.bytes.length} bytes) to rig ${rig.value.name}`, formatFlashTable(rows)].join('\n'));
+    process.exitCode = rows.some((r) => r.result === 'failed') ? EXIT.failed : EXIT.ok;
+  });
+
+// ---- provision: Wi-Fi station credentials (firmware/PROTOCOL.md §4 "net") ------------------------------------------
+interface ProvisionRow {
+  node: string;
+  kind: string;
+  board: string;
+  result: 'provisioned' | 'not applicable' | 'skipped' | 'failed';
+  /** One line for people (never contains the password). */
+  message: string;
+  ssid?: string;
+  /** The environment variable the password was read from. */
+  passwordEnv?: string;
+  /** The node's answer: its station status after the change (or the host network, for a POSIX node). */
+  net?: Omit<NetStatus, 'text'>;
+  error?: string;
+}
+
+const NOT_APPLICABLE = 'not applicable (host network)';
+
+async function provisionNode(spec: RigNode, pass: string | undefined, waitS: number): Promise<ProvisionRow> {
+  const base = { node: spec.name, kind: spec.kind, board: spec.board };
+  if (spec.kind !== 'serial') return { ...base, result: 'skipped', message: 'skipped: virtual node (uses the host\'s network)' };
+  const wifi = spec.wifi;
+  if (!wifi || pass === undefined) return { ...base, result: 'skipped', message: 'skipped: no wifi: for this node in the rig file' };
+  const about = { ssid: wifi.ssid, ...(wifi.password_env ? { passwordEnv: wifi.password_env } : {}) };
+  let link: Awaited<ReturnType<typeof openLink>>['link'] | undefined;
+  const netOf = (st: NetStatus) => ({ status: st.status, ...(st.ip ? { ip: st.ip } : {}), ...(st.ssid ? { ssid: st.ssid } : {}) });
+  try {
+    ({ link } = await openLink(spec, spec.port));
+    let st = await link.netConfig(wifi.ssid, pass);
+    const deadline = performance.now() + waitS * 1000;
+    while (waitS > 0 && st.status !== 'connected' && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 500));
+      st = await link.netStatus();
+    }
+    const shown = `${st.text}${st.ssid ? ` (${st.ssid})` : ''}`;
+    if (waitS > 0 && st.status !== 'connected') {
+      return { ...base, ...about, result: 'failed', net: netOf(st), message: `failed: credentials stored, but not connected within ${waitS} s (${shown}): check the SSID, ${wifi.password_env ? `the password in $${wifi.password_env}` : 'that the network is open'} and the signal`, error: `not connected within ${waitS} s (${shown})` };
+    }
+    return { ...base, ...about, result: 'provisioned', net: netOf(st), message: `provisioned: ${shown}` };
+  } catch (e) {
+    const err = e as Error;
+    if (e instanceof LinkError && e.code === 'E_NOTSUP') {
+      // A POSIX node (Raspberry Pi, or a virtual node behind a serial line): Wi-Fi is the OS's business.
+      const host = link ? await link.netStatus().catch(() => undefined) : undefined;
+      return { ...base, ...about, result: 'not applicable', ...(host ? { net: netOf(host) } : {}), message: `${NOT_APPLICABLE}: ${err.message.replace(/^E_NOTSUP: /, '')}${host?.ip ? ` (the node uses ${host.ip})` : ''}` };
+    }
+    const why = e instanceof LinkError && e.code === 'E_CMD' ? 'the node\'s firmware has no net command: flash a current build first ("qslab flash")' : err.message;
+    return { ...base, ...about, result: 'failed', message: `failed: ${why}`, error: why };
+  } finally {
+    await link?.close();
+  }
+}
+
+program
+  .command('provision')
+  .description('hand Wi-Fi station credentials to the rig\'s serial nodes (SSID from the rig file, password from the environment)')
+  .option('--rig <file>', 'rig file', DEFAULT_RIG)
+  .option('--node <names...>', 'only these nodes (default: all)')
+  .option('--wait <seconds>', 'then wait up to this long for each provisioned node to report "connected" (0: do not wait)', '0')
+  .option('--json', 'JSON output')
+  .addHelpText('after', `
+Every selected serial node with a wifi: entry in the rig file, e.g.
+  - { name: esp-a, kind: serial, board: esp32, port: /dev/serial/by-id/..., wifi: { ssid: lab-iot, password_env: QSLAB_WIFI_PASS } }
+gets the protocol's net command (firmware/PROTOCOL.md §4) on its serial port: the SSID from the rig file, the
+password from the environment variable password_env names (default QSLAB_WIFI_PASS; wifi: { ssid: x, open: true }
+for an open network). The password is never written in the rig file (rig files are stored with every run), never
+printed, and never recorded by the link. An ESP32 node stores the pair in NVS and reconnects; its answer (normally
+"connecting") is printed, or with --wait the state once it is connected. POSIX nodes (Raspberry Pi, virtual nodes)
+use the host's network: reported "${NOT_APPLICABLE}", not a failure. Nodes without wifi: are skipped.
+Exit status: 0 every node provisioned, not applicable or skipped, 1 a node failed, 2 bad input (rig file, --node,
+the password variable unset or invalid).`)
+  .action(async (opts: { rig: string; node?: string[]; wait: string; json?: boolean }) => {
+    const rig = loadRig(resolveUserPath(opts.rig));
+    const known = rig.value.nodes.map((n) => n.name);
+    const unknown = (opts.node ?? []).filter((n) => !known.includes(n));
+    if (unknown.length) throw new UsageError(`--node: no node ${unknown.map((n) => `"${n}"`).join(', ')} in ${rig.file} (nodes: ${known.join(', ')})`);
+    const waitS = Number(opts.wait);
+    if (!Number.isFinite(waitS) || waitS < 0 || waitS > 600) throw new UsageError(`--wait: "${opts.wait}" is not a number of seconds (0..600)`);
+    const specs = rig.value.nodes.filter((n) => !opts.node?.length || opts.node.includes(n.name));
+    // Every password comes from the environment and is checked before any node is opened.
+    const passes = new Map<string, string>();
+    const problems: string[] = [];
+    for (const spec of specs) {
+      if (spec.kind !== 'serial' || !spec.wifi) continue;
+      const w = spec.wifi;
+      if (w.open || !w.password_env) {
+        passes.set(spec.name, '');
+        continue;
+      }
+      const v = process.env[w.password_env];
+      const fix = `export ${w.password_env}=<the password of "${w.ssid}"> in the shell that runs qslab (the password is read from the environment, never from the rig file; for an open network put open: true in the node's wifi:)`;
+      if (v === undefined) problems.push(`node ${spec.name}: the Wi-Fi password variable ${w.password_env} is not set. Fix: ${fix}`);
+      else if (v === '') problems.push(`node ${spec.name}: the Wi-Fi password variable ${w.password_env} is empty. Fix: ${fix}`);
+      else {
+        const p = wifiPassProblem(v);
+        if (p) problems.push(`node ${spec.name}: ${w.password_env}: ${p}. Fix: set ${w.password_env} to the network's password`);
+        else passes.set(spec.name, v);
+      }
+    }
+    if (problems.length) throw new UsageError(problems.join('\n  '));
+    const rows = await Promise.all(specs.map((s) => provisionNode(s, passes.get(s.name), waitS)));
+    out(!!opts.json, { rig: rig.value.name, nodes: rows }, () =>
+      [`provision rig ${rig.value.name}: Wi-Fi credentials from the environment`, ...rows.map((r) => `${r.node.padEnd(14)} ${r.message}`)].join('\n'));
     process.exitCode = rows.some((r) => r.result === 'failed') ? EXIT.failed : EXIT.ok;
   });
 

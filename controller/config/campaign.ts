@@ -2,10 +2,10 @@
 import { z } from 'zod';
 import { loadConfig, type Loaded } from './load.js';
 
-// 'none' is the plaintext baseline (no key exchange, records unencrypted): for comparison only.
 export const SUITES = [
-  'none', 'rsa2048', 'ecdhe-p256-ecdsa', 'x25519', 'mlkem512-mldsa44', 'mlkem768-mldsa65', 'mlkem1024-mldsa87', 'x25519mlkem768',
+  'rsa2048', 'ecdhe-p256-ecdsa', 'x25519', 'mlkem512-mldsa44', 'mlkem768-mldsa65', 'mlkem1024-mldsa87', 'x25519mlkem768',
   'qkd-mlkem768', 'qkd-x25519mlkem768',
+  'none', // the plaintext baseline (no key exchange, records unencrypted): for comparison only
 ] as const;
 export const AEADS = ['aes-256-gcm', 'chacha20-poly1305'] as const;
 

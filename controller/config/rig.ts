@@ -48,6 +48,64 @@ export const rpiSshDeploy = z.strictObject({
 });
 export type RpiSshDeploy = z.infer<typeof rpiSshDeploy>;
 
+// Wi-Fi station credentials a node gets at provisioning (`qslab provision`, the protocol's `net` command). The rules
+// are the firmware's (firmware/PROTOCOL.md §4 "net"); the controller checks them before anything is sent.
+export const WIFI_PASS_ENV_DEFAULT = 'QSLAB_WIFI_PASS';
+
+/** Why `ssid` is not a valid SSID (1-32 bytes of UTF-8, no NUL), or undefined. */
+export function wifiSsidProblem(ssid: string): string | undefined {
+  const n = Buffer.byteLength(ssid, 'utf8');
+  if (n < 1 || n > 32) return `an SSID has 1-32 bytes (this one has ${n})`;
+  if (ssid.includes('\0')) return 'an SSID cannot contain a NUL character';
+  return undefined;
+}
+
+/**
+ * Why `pass` is not a valid Wi-Fi password, or undefined: "" (open network), 8-63 printable ASCII characters (a WPA
+ * passphrase) or exactly 64 hex digits (a raw PSK). The text names the rule, never the value or its length.
+ */
+export function wifiPassProblem(pass: string): string | undefined {
+  if (pass === '') return undefined;
+  if (pass.length === 64) return /^[0-9A-Fa-f]{64}$/.test(pass) ? undefined : 'a 64-character password must be 64 hex digits (a raw PSK); a passphrase has 8-63 characters';
+  if (!/^[\x20-\x7e]*$/.test(pass)) return 'a passphrase has only printable ASCII characters (space to ~)';
+  if (pass.length < 8 || pass.length > 63) return 'a passphrase has 8-63 characters (or give 64 hex digits, or nothing for an open network)';
+  return undefined;
+}
+
+const WIFI_PASSWORD_KEYS = ['password', 'pass', 'passphrase', 'psk', 'key'] as const;
+const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name (A-Z, 0-9, _), e.g. QSLAB_WIFI_PASS');
+
+const wifiSchema = z
+  .strictObject({
+    ssid: z.string().superRefine((v, ctx) => {
+      const p = wifiSsidProblem(v);
+      if (p) ctx.addIssue({ code: 'custom', message: p, params: { fix: 'give the network name as the access point broadcasts it' } });
+    }),
+    // The password is never in the rig file (rig files are stored with every run and shared): only the name of
+    // the environment variable that holds it when `qslab provision` runs.
+    password_env: envName.optional(),
+    // An open network (no password): explicit, so that an unset or empty variable never means "no password".
+    open: z.boolean().default(false),
+    // Accepted by the parser only to be refused with the reason (below); never part of the parsed value.
+    ...Object.fromEntries(WIFI_PASSWORD_KEYS.map((k) => [k, z.unknown().optional()])) as Record<(typeof WIFI_PASSWORD_KEYS)[number], z.ZodOptional<z.ZodUnknown>>,
+  })
+  .superRefine((w, ctx) => {
+    for (const k of WIFI_PASSWORD_KEYS) {
+      if (w[k] !== undefined) {
+        ctx.addIssue({
+          code: 'custom', path: [k],
+          message: `a Wi-Fi password is never written in the rig file (rig files are stored with every run and shared), so "${k}:" is refused`,
+          params: { fix: `remove ${k}: and put password_env: ${WIFI_PASS_ENV_DEFAULT} (the name of an environment variable), then export ${WIFI_PASS_ENV_DEFAULT}=... in the shell that runs qslab provision` },
+        });
+      }
+    }
+    if (w.open && w.password_env !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['open'], message: 'an open network has no password, but password_env is given too', params: { fix: 'remove open: true, or remove password_env:' } });
+    }
+  })
+  .transform((w) => ({ ssid: w.ssid, open: w.open, password_env: w.open ? undefined : (w.password_env ?? WIFI_PASS_ENV_DEFAULT) }));
+export type RigWifi = z.infer<typeof wifiSchema>;
+
 const serialNode = z.strictObject({
   name: nodeName,
   kind: z.literal('serial'),
@@ -56,6 +114,9 @@ const serialNode = z.strictObject({
   baud: baud.default(115200),
   battery: battery.optional(),
   deploy: rpiSshDeploy.optional(),
+  // Wi-Fi station of the node's data plane (ESP32 boards), sent by `qslab provision`. A Raspberry Pi uses the OS's
+  // network: its node answers "not applicable (host network)".
+  wifi: wifiSchema.optional(),
 });
 
 export const nodeSchema = z.discriminatedUnion('kind', [virtualNode, serialNode]);

@@ -6,7 +6,8 @@ import { SerialPortStream } from '@serialport/stream';
 import { NodeLinkBinding } from './serial-binding.js';
 import { ReadlineParser } from '@serialport/parser-readline';
 import { z } from 'zod';
-import { decodeLine, encodeFrame, HOST_MAX_LINE, NODE_MAX_LINE, PROTO_VERSION, type JsonObject } from '../link/frame.js';
+import { decodeLine, encodeFrame, HOST_MAX_LINE, NODE_MAX_LINE, PROTO_VERSION, type Json, type JsonObject } from '../link/frame.js';
+import { wifiPassProblem, wifiSsidProblem } from '../config/rig.js';
 
 export class LinkError extends Error {
   constructor(public readonly code: string, message: string) {
@@ -28,6 +29,20 @@ export const helloSchema = z.object({
   max_line: z.number().int().optional(),
 });
 export type Hello = z.infer<typeof helloSchema>;
+
+/** The answer to `net` (firmware/PROTOCOL.md §4): the node's Wi-Fi station, or "host network" on the POSIX port. */
+export const netStatusSchema = z.object({
+  status: z.enum(['connected', 'connecting', 'unconfigured', 'down', 'host network']),
+  ip: z.string().min(1).max(47).optional(),
+  ssid: z.string().max(200).optional(),
+});
+export interface NetStatus extends z.infer<typeof netStatusSchema> {
+  /** One line for people: "connected 192.168.1.23", "connecting", "host network 10.0.0.5". */
+  text: string;
+}
+
+/** What replaces a secret wherever the link would otherwise record it. */
+export const REDACTED = '<redacted>';
 
 export interface LinkStats {
   frames: number;
@@ -52,6 +67,12 @@ export interface RequestOptions {
   timeoutMs?: number;
   idle?: boolean;
   onEvent?: (ev: JsonObject) => void;
+  /**
+   * Arguments whose (string) values are secrets, e.g. ['pass']: from now on the link never records them. A line
+   * that carries one back (a serial line that echoes) is kept in the console log with the value replaced by
+   * REDACTED, and is never taken as an answer; error texts and events are scrubbed the same way.
+   */
+  secret?: string[];
 }
 
 /** Caps lines before they reach the readline parser so a node spewing bytes without '\n' cannot eat memory. */
@@ -99,6 +120,8 @@ export class NodeLink extends EventEmitter {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private closed = false;
+  /** Secret argument values sent on this link (and their JSON-escaped forms): never recorded, see RequestOptions. */
+  private readonly secrets: string[] = [];
 
   constructor(readonly opts: NodeLinkOptions) {
     super();
@@ -122,18 +145,51 @@ export class NodeLink extends EventEmitter {
     port.on('close', () => this.fail(new LinkError('E_CLOSED', `${this.opts.path} closed`)));
   }
 
+  private recordConsole(text: string): void {
+    this.console.push(text.length > 300 ? `${text.slice(0, 300)}…` : text);
+    if (this.console.length > CONSOLE_KEEP) this.console.splice(0, this.console.length - CONSOLE_KEEP);
+    this.emit('console', text);
+  }
+
+  private hasSecret(text: string): boolean {
+    return this.secrets.some((s) => text.includes(s));
+  }
+
+  /** text with every secret sent on this link replaced by REDACTED. */
+  redact(text: string): string {
+    let out = text;
+    for (const s of this.secrets) out = out.split(s).join(REDACTED);
+    return out;
+  }
+
+  private scrub(v: Json): Json {
+    if (typeof v === 'string') return this.redact(v);
+    if (Array.isArray(v)) return v.map((x) => this.scrub(x));
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [this.redact(k), this.scrub(x)]));
+    return v;
+  }
+
   private onLine(line: string): void {
     const d = decodeLine(line);
     if (d.kind === 'console' || d.kind === 'corrupt') {
       if (d.kind === 'corrupt') this.stats.corrupt++;
       else this.stats.console++;
-      this.console.push(d.text.length > 300 ? `${d.text.slice(0, 300)}…` : d.text);
-      if (this.console.length > CONSOLE_KEEP) this.console.splice(0, this.console.length - CONSOLE_KEEP);
-      this.emit('console', d.text);
+      // (an oversized line is cut before it is recorded: redact the whole line first, so no part of a secret stays)
+      this.recordConsole(!this.secrets.length ? d.text : d.kind === 'corrupt' && d.reason === 'oversized line' ? this.redact(line).slice(0, 200) : this.redact(d.text));
       return;
     }
+    let msg = d.msg;
+    if (this.secrets.length && this.hasSecret(line)) {
+      // A node never sends a secret back. A request coming back (an echoing line) is console output, not an
+      // answer; anything else that carries one is passed on with the value scrubbed.
+      if (typeof msg.cmd === 'string') {
+        this.stats.console++;
+        this.recordConsole(this.redact(line));
+        return;
+      }
+      msg = this.scrub(msg) as JsonObject;
+    }
     this.stats.frames++;
-    const msg = d.msg;
     const id = typeof msg.id === 'number' ? msg.id : 0;
     if (msg.ev === 'boot') {
       // A reboot loses every request in flight.
@@ -173,6 +229,11 @@ export class NodeLink extends EventEmitter {
   /** Sends one request; resolves with the node's ok response, rejects with LinkError. */
   request(cmd: string, args: Record<string, string | number | boolean> = {}, o: RequestOptions = {}): Promise<JsonObject> {
     if (!this.isOpen) return Promise.reject(new LinkError('E_CLOSED', `link to ${this.opts.name} is not open`));
+    for (const k of o.secret ?? []) {
+      const v = args[k];
+      if (typeof v !== 'string' || v === '') continue;
+      for (const form of [v, JSON.stringify(v).slice(1, -1)]) if (!this.secrets.includes(form)) this.secrets.push(form);
+    }
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
     const line = encodeFrame({ id, cmd, ...args });
@@ -214,6 +275,30 @@ export class NodeLink extends EventEmitter {
       }
     }
     throw last!;
+  }
+
+  private netAnswer(raw: JsonObject): NetStatus {
+    const parsed = netStatusSchema.safeParse(raw);
+    if (!parsed.success) throw new LinkError('E_PROTO', `bad net answer from ${this.opts.name}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    const n = parsed.data;
+    return { ...n, text: n.ip ? `${n.status} ${n.ip}` : n.status };
+  }
+
+  /** The node's Wi-Fi station: `{"cmd":"net"}` (PROTOCOL.md §4). POSIX nodes answer "host network". */
+  async netStatus(timeoutMs = 3000): Promise<NetStatus> {
+    return this.netAnswer(await this.request('net', {}, { timeoutMs }));
+  }
+
+  /**
+   * Hands Wi-Fi station credentials to the node (`net` with ssid + pass; "" = open network). Checked here first
+   * with the firmware's rules (LinkError E_ARGS, nothing sent). The password is a secret of the link: it is never
+   * recorded (console log, errors, events). Resolves with the node's status (ESP32: normally "connecting"); rejects
+   * with LinkError: E_NOTSUP on a POSIX node (it uses the host's network), E_ARGS, E_BUSY, E_NET.
+   */
+  async netConfig(ssid: string, pass: string, timeoutMs = 10_000): Promise<NetStatus> {
+    const problem = wifiSsidProblem(ssid) ?? wifiPassProblem(pass);
+    if (problem) throw new LinkError('E_ARGS', `${this.opts.name}: ${problem}`);
+    return this.netAnswer(await this.request('net', { ssid, pass }, { timeoutMs, secret: ['pass'] }));
   }
 
   get pendingCount(): number {

@@ -258,15 +258,21 @@ async function flashSerial(spec: Extract<RigNode, { kind: 'serial' }>, o: FlashR
   try {
     const r = await new EsptoolFlasher(o.esptool).write({ name: spec.name, board: spec.board, port: spec.port }, image);
     let after: string;
+    let note: string | undefined;
     try {
       const { link, hello } = await openLink(spec, spec.port);
       after = hello.build;
+      // The app write leaves NVS alone, so stored Wi-Fi credentials survive; say so when the node has none yet.
+      if (spec.wifi) {
+        const net = await link.netStatus().catch(() => undefined);
+        if (net?.status === 'unconfigured') note = `no Wi-Fi credentials on the node yet: run "qslab provision --node ${spec.name}"`;
+      }
       await link.close();
     } catch (e) {
       throw new Error(`${spec.name}: flashed (MD5 ok), but the node did not come up: ${(e as Error).message}`);
     }
     if (image.hash !== null && after !== image.hash) throw new Error(`${spec.name}: flashed build ${image.hash}, but the node reports build ${after}`);
-    return row({ result: 'flashed', before, after, bytes: r.bytes, bytesPerS: Math.round(r.bytesPerS) });
+    return row({ result: 'flashed', before, after, bytes: r.bytes, bytesPerS: Math.round(r.bytesPerS), ...(note ? { note } : {}) });
   } catch (e) {
     const msg = (e as Error).message;
     return row({ result: 'failed', before, after: null, error: bootError && before === null ? `${msg} (before flashing: ${bootError})` : msg });

@@ -3,7 +3,7 @@
 // controller was SIGKILLed. clear() also sweeps leftovers by name (`qslab-*` namespaces, `qs<10 hex>[hni]` links,
 // `qslab_*` nft tables, root qdiscs with qslab's handle 5153: on interfaces in the record) and never touches
 // anything else.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ROOT } from '../paths.js';
 import { cleanup } from '../cleanup.js';
@@ -111,26 +111,67 @@ export class NetState {
     renameSync(tmp, this.path);
   }
 
+  /**
+   * Read-modify-write under an exclusive lock file: two qslab processes on one machine (a run and `qslab net
+   * clear`, two runs) would otherwise lose each other's entries, and a lost entry makes its owner refuse to shape
+   * its own interface. The lock holds the owner's pid; a dead owner's lock is taken over.
+   */
+  private locked<T>(fn: () => T): T {
+    if (this.dryRun) return fn();
+    mkdirSync(dirname(this.path), { recursive: true });
+    const lock = `${this.path}.lock`;
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        const fd = openSync(lock, 'wx', 0o600);
+        writeFileSync(fd, String(process.pid));
+        closeSync(fd);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        let owner = NaN;
+        try {
+          owner = Number(readFileSync(lock, 'utf8'));
+        } catch {
+          continue; // released meanwhile
+        }
+        if (Number.isInteger(owner) && owner > 0 && !pidAlive(owner)) {
+          rmSync(lock, { force: true });
+          continue;
+        }
+        if (Date.now() > deadline) throw new Error(`${lock} is held by pid ${owner} for more than 10 s; if no qslab runs, remove it`);
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+      }
+    }
+    try {
+      return fn();
+    } finally {
+      rmSync(lock, { force: true });
+    }
+  }
+
   /** Records an effect (before it is made). Idempotent. */
   record(effect: Effect, run: string): void {
     validate(effect);
-    const entries = this.read();
-    if (entries.some((e) => sameEffect(e.effect, effect))) return;
-    entries.push({ effect, run, pid: process.pid, bootId: BOOT, at: new Date().toISOString() });
-    this.write(entries);
+    this.locked(() => {
+      const entries = this.read();
+      if (entries.some((e) => sameEffect(e.effect, effect))) return;
+      entries.push({ effect, run, pid: process.pid, bootId: BOOT, at: new Date().toISOString() });
+      this.write(entries);
+    });
   }
 
   /** Drops an effect from the record (after it was undone). */
   forget(effect: Effect): void {
-    const entries = this.read();
-    const left = entries.filter((e) => !sameEffect(e.effect, effect));
-    if (left.length !== entries.length) this.write(left);
+    this.forgetMany((e) => sameEffect(e.effect, effect));
   }
 
   forgetMany(pred: (e: Entry) => boolean): void {
-    const entries = this.read();
-    const left = entries.filter((e) => !pred(e));
-    if (left.length !== entries.length) this.write(left);
+    this.locked(() => {
+      const entries = this.read();
+      const left = entries.filter((e) => !pred(e));
+      if (left.length !== entries.length) this.write(left);
+    });
   }
 
   has(pred: (e: Entry) => boolean): boolean {

@@ -420,7 +420,109 @@ static void cmd_reset(uint32_t id)
     qs_node_log('E', "reset failed");
 }
 
+/* ---- net: Wi-Fi station credentials for the data plane (PROTOCOL.md §4 "net") ----------------------------------
+ * The password is validated here, handed to the port, then wiped (the parsed request here, the raw line in
+ * qs_node_run); it never appears in an answer, event or log line: error messages name the rule, not the value. */
+static const char *net_state_name(int st)
+{
+    switch (st) {
+    case QS_NET_HOST: return "host network";
+    case QS_NET_UNCONFIGURED: return "unconfigured";
+    case QS_NET_CONNECTING: return "connecting";
+    case QS_NET_CONNECTED: return "connected";
+    default: return "down";
+    }
+}
+
+/* NULL when pass is acceptable: "" (open network), 8..63 printable ASCII characters (a WPA passphrase), or exactly
+ * 64 hex digits (a raw PSK). */
+static const char *net_pass_problem(const char *pass)
+{
+    size_t n = strlen(pass);
+    if (n == 0) return NULL;
+    if (n == 64) {
+        for (size_t i = 0; i < 64; i++) {
+            char c = pass[i];
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+                return "pass: 64 characters must be hex digits (a raw PSK); a passphrase has 8-63 characters";
+        }
+        return NULL;
+    }
+    if (n < 8 || n > 63) return "pass: empty (open network), 8-63 printable ASCII characters, or 64 hex digits";
+    for (size_t i = 0; i < n; i++)
+        if (pass[i] < 0x20 || pass[i] > 0x7e) return "pass: only printable ASCII characters (0x20-0x7E) in a passphrase";
+    return NULL;
+}
+
+static void net_answer(uint32_t id)
+{
+    qs_net_info ni;
+    memset(&ni, 0, sizeof ni);
+    qs_port_net_status(&ni);
+    ni.ip[sizeof ni.ip - 1] = '\0';
+    ni.ssid[sizeof ni.ssid - 1] = '\0';
+    char buf[384];   /* a 32-byte SSID escapes to at most 192 bytes */
+    qs_jw w;
+    reply_begin(&w, buf, sizeof buf, id);
+    qs_jw_str(&w, "status", net_state_name(ni.state));
+    if (ni.ip[0]) qs_jw_str(&w, "ip", ni.ip);
+    if (ni.ssid[0]) qs_jw_str(&w, "ssid", ni.ssid);
+    qs_jw_end(&w);
+    emit(&w);
+}
+
+/* {"cmd":"net"}: status; {"cmd":"net","ssid":..,"pass":..}: store + (re)connect, answered with the status. */
+static void cmd_net(uint32_t id, qs_jobj *o)
+{
+    const qs_jmember *ms = qs_json_get(o, "ssid");
+    const qs_jmember *mp = qs_json_get(o, "pass");
+    if (!ms && !mp) { net_answer(id); return; }
+    if (!ms) { reply_err(id, "E_ARGS", "ssid: required with pass"); return; }
+    const char *ssid = arg_str(o, "ssid");
+    const size_t ls = ssid ? strlen(ssid) : 0;
+    if (!ssid || ls < 1 || ls > 32) { reply_err(id, "E_ARGS", "ssid: string of 1-32 bytes required"); return; }
+    if (!mp) { reply_err(id, "E_ARGS", "pass: required with ssid (\"\" for an open network)"); return; }
+    const char *pass = arg_str(o, "pass");
+    if (!pass) { reply_err(id, "E_ARGS", "pass: string required (\"\" for an open network)"); return; }
+    const char *problem = net_pass_problem(pass);
+    if (problem) { reply_err(id, "E_ARGS", problem); return; }
+    if (atomic_load(&g_busy)) { reply_err(id, "E_BUSY", "a workload is running: configure the network between bursts"); return; }
+    char msg[160] = "";
+    const int rc = qs_port_net_config(ssid, pass, msg, sizeof msg);
+    qs_wipe(o->arena, sizeof o->arena);   /* the decoded password (and ssid); qs_node_handle_line wipes the rest */
+    if (rc == QS_OK) { net_answer(id); return; }
+    const char *code = rc == QS_PORT_E_NOTSUP ? "E_NOTSUP" : rc == QS_E_ARGS ? "E_ARGS" : rc == QS_E_BUSY ? "E_BUSY" : "E_NET";
+    if (!msg[0]) snprintf(msg, sizeof msg, "%s", rc == QS_PORT_E_NOTSUP ? "this port has no Wi-Fi station to configure"
+                                                  : rc == QS_E_ARGS ? "credentials refused by the port" : "storing the credentials or reconnecting failed");
+    reply_err(id, code, msg);
+}
+
 /* ---- dispatch -------------------------------------------------------------------------------------------- */
+static void dispatch(qs_jobj *o)
+{
+    int64_t id64;
+    if (arg_int(o, "id", 1, 0xFFFFFFFFLL, 0, &id64) != 1) { reply_err(0, "E_PARSE", "id: integer 1..4294967295 required"); return; }
+    uint32_t id = (uint32_t)id64;
+    const char *cmd = arg_str(o, "cmd");
+    if (!cmd) { reply_err(id, "E_PARSE", "cmd: string required"); return; }
+    if (strcmp(cmd, "hello") == 0) cmd_hello(id, o);
+    else if (strcmp(cmd, "ping") == 0) cmd_ping(id);
+    else if (strcmp(cmd, "info") == 0) cmd_info(id);
+    else if (strcmp(cmd, "hs") == 0) cmd_hs(id, o);
+    else if (strcmp(cmd, "abort") == 0) cmd_abort(id);
+    else if (strcmp(cmd, "log") == 0) cmd_log(id, o);
+    else if (strcmp(cmd, "reset") == 0) cmd_reset(id);
+    else if (strcmp(cmd, "bench") == 0) qs_cmd_bench(id, o);
+    else if (strcmp(cmd, "qkd") == 0) qs_cmd_qkd(id, o);
+    else if (strcmp(cmd, "net") == 0) cmd_net(id, o);
+    else {
+        char msg[64];
+        size_t n = strlen(cmd);
+        snprintf(msg, sizeof msg, "unknown command '%.*s%s'", (int)(n > 24 ? 24 : n), cmd, n > 24 ? "..." : "");
+        reply_err(id, "E_CMD", msg);
+    }
+}
+
 void qs_node_handle_line(const char *line, size_t len)
 {
     size_t jl = 0;
@@ -428,27 +530,15 @@ void qs_node_handle_line(const char *line, size_t len)
     if (fc == QS_FRAME_NONE) return;   /* console output / noise */
     if (fc == QS_FRAME_BADCRC) { reply_err(0, "E_CRC", "request failed its CRC"); return; }
     static qs_jobj o;   /* only the main task dispatches */
-    if (qs_json_parse(&o, line, jl) != 0) { reply_err(0, "E_PARSE", "request is not a JSON object"); return; }
-    int64_t id64;
-    if (arg_int(&o, "id", 1, 0xFFFFFFFFLL, 0, &id64) != 1) { reply_err(0, "E_PARSE", "id: integer 1..4294967295 required"); return; }
-    uint32_t id = (uint32_t)id64;
-    const char *cmd = arg_str(&o, "cmd");
-    if (!cmd) { reply_err(id, "E_PARSE", "cmd: string required"); return; }
-    if (strcmp(cmd, "hello") == 0) cmd_hello(id, &o);
-    else if (strcmp(cmd, "ping") == 0) cmd_ping(id);
-    else if (strcmp(cmd, "info") == 0) cmd_info(id);
-    else if (strcmp(cmd, "hs") == 0) cmd_hs(id, &o);
-    else if (strcmp(cmd, "abort") == 0) cmd_abort(id);
-    else if (strcmp(cmd, "log") == 0) cmd_log(id, &o);
-    else if (strcmp(cmd, "reset") == 0) cmd_reset(id);
-    else if (strcmp(cmd, "bench") == 0) qs_cmd_bench(id, &o);
-    else if (strcmp(cmd, "qkd") == 0) qs_cmd_qkd(id, &o);
-    else {
-        char msg[64];
-        size_t n = strlen(cmd);
-        snprintf(msg, sizeof msg, "unknown command '%.*s%s'", (int)(n > 24 ? 24 : n), cmd, n > 24 ? "..." : "");
-        reply_err(id, "E_CMD", msg);
+    if (qs_json_parse(&o, line, jl) != 0) {
+        qs_wipe(&o, sizeof o);   /* whatever was decoded before the error (a password among it, perhaps) */
+        reply_err(0, "E_PARSE", "request is not a JSON object");
+        return;
     }
+    /* A request carrying a password (net) leaves no decoded copy behind, whatever the command or the outcome. */
+    const int secret = qs_json_get(&o, "pass") != NULL;
+    dispatch(&o);
+    if (secret) qs_wipe(&o, sizeof o);
 }
 
 void qs_node_run(int after_reset)
@@ -480,9 +570,15 @@ void qs_node_run(int after_reset)
         for (int i = 0; i < n; i++) {
             size_t len = 0;
             int ev = qs_line_feed(&line, buf[i], &len);
-            if (ev == QS_LINE_READY) qs_node_handle_line(line.buf, len);
-            else if (ev == QS_LINE_TOOLONG) reply_err(0, "E_TOOLONG", "request line longer than 1024 bytes");
+            if (ev == QS_LINE_READY) {
+                qs_node_handle_line(line.buf, len);
+                qs_wipe(line.buf, len + 1);   /* requests may carry secrets (net pass, qkd keys): no copy stays */
+            } else if (ev == QS_LINE_TOOLONG) {
+                qs_wipe(line.buf, sizeof line.buf);
+                reply_err(0, "E_TOOLONG", "request line longer than 1024 bytes");
+            }
         }
+        qs_wipe(buf, (size_t)n);   /* every byte has gone into the line assembler */
     }
 }
 

@@ -79,6 +79,35 @@ int qs_tcp_recv(qs_sock *s, void *buf, size_t len, uint32_t timeout_ms);
 const char *qs_tcp_error(const qs_sock *s);
 void qs_tcp_close(qs_sock *s);
 
+/* ---- network station (data plane; the `net` command, PROTOCOL.md §4) -------------------------------------- */
+/* Returned by a port entry for a facility the port does not have (answered as E_NOTSUP). Not part of enum
+ * qs_status (qs.h): only the net entries below return it. */
+#define QS_PORT_E_NOTSUP (-100)
+
+enum qs_net_state {
+    QS_NET_HOST = 0,          /* the node uses its host's network (POSIX port): nothing to configure here */
+    QS_NET_UNCONFIGURED = 1,  /* no station credentials stored */
+    QS_NET_CONNECTING = 2,    /* credentials stored, not (yet / no longer) associated with an address */
+    QS_NET_CONNECTED = 3,     /* associated, address in ip */
+    QS_NET_DOWN = 4           /* the port's network stack did not start (see the boot log) */
+};
+
+typedef struct {
+    int state;        /* enum qs_net_state */
+    char ip[48];      /* the address the data plane uses, "" when none or unknown (NUL-terminated) */
+    char ssid[33];    /* the configured SSID, "" when none or not applicable (NUL-terminated) */
+} qs_net_info;
+
+/* Store Wi-Fi station credentials and (re)connect with them. Called on the main task only, never while a workload
+ * runs. The core has validated both (ssid 1..32 bytes; pass "" for an open network, 8..63 printable ASCII
+ * characters, or 64 hex digits) and wipes its own copies after the call: the port keeps pass only where
+ * connecting needs it (ESP32: NVS and the Wi-Fi driver), wipes any temporary copy, and never prints it.
+ * Returns QS_OK, QS_E_ARGS, QS_E_NET or QS_PORT_E_NOTSUP (the port has no station to configure); on failure msg
+ * (cap bytes) may hold a short reason, which must not contain pass. */
+int qs_port_net_config(const char *ssid, const char *pass, char *msg, size_t cap);
+/* The station's state now (any task). Fills every field of *out. */
+void qs_port_net_status(qs_net_info *out);
+
 /* ---- misc ---------------------------------------------------------------------------------------------- */
 int qs_random(void *buf, size_t len);           /* non-crypto uses (QS_OK / <0) */
 int qs_port_should_exit(void);                  /* main loop returns when true */

@@ -693,6 +693,78 @@ static int expect(const char *json_req, const char *needle)
     return ok;
 }
 
+/* Sends one request and reads every line the node writes up to its answer (id), then 100 ms more. Returns the answer
+ * line in ans; fails the check when any line (answer, event, console) contains `secret`. */
+static int net_req(const char *json, uint32_t id, const char *secret, char *ans, size_t cap)
+{
+    char line[1024], want[32];
+    snprintf(want, sizeof want, "{\"id\":%u,\"ok\":", (unsigned)id);
+    send_req(json);
+    int leaked = 0, got = 0;
+    ans[0] = '\0';
+    for (;;) {
+        int n = read_line(line, sizeof line, got ? 100 : 2000);
+        if (n < 0) break;
+        if (secret && secret[0] && strstr(line, secret)) leaked = 1;
+        if (!got && strncmp(line, want, strlen(want)) == 0) {
+            snprintf(ans, cap, "%s", line);
+            got = 1;
+        }
+    }
+    if (leaked) fprintf(stderr, "  request %s: the password appeared in the node's output\n", json);
+    if (!got) fprintf(stderr, "  request %s: no answer\n", json);
+    return got && !leaked;
+}
+
+static void test_net(void)
+{
+    char a[1024];
+    /* status query: the POSIX port runs on the host's network */
+    CHECK(net_req("{\"id\":40,\"cmd\":\"net\"}", 40, NULL, a, sizeof a) && strstr(a, "\"status\":\"host network\"") != NULL);
+    /* valid credentials: validated, then E_NOTSUP from the POSIX port with the fix; the password never comes back */
+    const char *pw = "s3cret-Wifi-Passw0rd!";
+    CHECK(net_req("{\"id\":41,\"cmd\":\"net\",\"ssid\":\"lab-ap\",\"pass\":\"s3cret-Wifi-Passw0rd!\"}", 41, pw, a, sizeof a) &&
+          strstr(a, "\"ok\":false,\"err\":\"E_NOTSUP\"") != NULL && strstr(a, "host's network") != NULL &&
+          strstr(a, "raspi-config") != NULL);
+    CHECK(net_req("{\"id\":42,\"cmd\":\"net\",\"ssid\":\"open-ap\",\"pass\":\"\"}", 42, NULL, a, sizeof a) && strstr(a, "E_NOTSUP") != NULL);
+    const char *psk = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+    CHECK(net_req("{\"id\":43,\"cmd\":\"net\",\"ssid\":\"x\",\"pass\":\"00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF\"}",
+                  43, psk, a, sizeof a) && strstr(a, "E_NOTSUP") != NULL);
+    CHECK(net_req("{\"id\":44,\"cmd\":\"net\",\"ssid\":\"12345678901234567890123456789012\",\"pass\":\"~ !\\\"#$%&'()*+,-./0123456789:;<=>?@AZ[\\\\]^_`az{|}\"}",
+                  44, "0123456789:;<=>?", a, sizeof a) && strstr(a, "E_NOTSUP") != NULL);   /* 32-byte SSID, printable ASCII */
+    /* invalid SSIDs */
+    CHECK(net_req("{\"id\":45,\"cmd\":\"net\",\"ssid\":\"\",\"pass\":\"s3cret-Wifi-Passw0rd!\"}", 45, pw, a, sizeof a) &&
+          strstr(a, "\"err\":\"E_ARGS\",\"msg\":\"ssid: string of 1-32 bytes") != NULL);
+    CHECK(net_req("{\"id\":46,\"cmd\":\"net\",\"ssid\":\"123456789012345678901234567890123\",\"pass\":\"s3cret-Wifi-Passw0rd!\"}", 46, pw, a, sizeof a) &&
+          strstr(a, "E_ARGS\",\"msg\":\"ssid:") != NULL);
+    CHECK(net_req("{\"id\":47,\"cmd\":\"net\",\"ssid\":7,\"pass\":\"s3cret-Wifi-Passw0rd!\"}", 47, pw, a, sizeof a) && strstr(a, "E_ARGS\",\"msg\":\"ssid:") != NULL);
+    CHECK(net_req("{\"id\":48,\"cmd\":\"net\",\"pass\":\"s3cret-Wifi-Passw0rd!\"}", 48, pw, a, sizeof a) && strstr(a, "E_ARGS\",\"msg\":\"ssid: required") != NULL);
+    CHECK(net_req("{\"id\":49,\"cmd\":\"net\",\"ssid\":\"a\\u0000b\",\"pass\":\"s3cret-Wifi-Passw0rd!\"}", 49, pw, a, sizeof a) && strstr(a, "E_ARGS\",\"msg\":\"ssid:") != NULL);
+    /* invalid passwords: the message names the rule, never the value */
+    CHECK(net_req("{\"id\":50,\"cmd\":\"net\",\"ssid\":\"lab\"}", 50, NULL, a, sizeof a) && strstr(a, "E_ARGS\",\"msg\":\"pass: required") != NULL);
+    CHECK(net_req("{\"id\":51,\"cmd\":\"net\",\"ssid\":\"lab\",\"pass\":\"short7!\"}", 51, "short7!", a, sizeof a) && strstr(a, "E_ARGS\",\"msg\":\"pass: empty") != NULL);
+    CHECK(net_req("{\"id\":52,\"cmd\":\"net\",\"ssid\":\"lab\",\"pass\":\"1234567890123456789012345678901234567890123456789012345678901234x\"}", 52,
+                  "1234567890123456789012345678901234567890123456789012345678901234x", a, sizeof a) && strstr(a, "E_ARGS\",\"msg\":\"pass: empty") != NULL);
+    CHECK(net_req("{\"id\":53,\"cmd\":\"net\",\"ssid\":\"lab\",\"pass\":\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg\"}", 53,
+                  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg", a, sizeof a) && strstr(a, "E_ARGS\",\"msg\":\"pass: 64 characters must be hex") != NULL);
+    CHECK(net_req("{\"id\":54,\"cmd\":\"net\",\"ssid\":\"lab\",\"pass\":\"tab\\there-passw0rd\"}", 54, "here-passw0rd", a, sizeof a) &&
+          strstr(a, "E_ARGS\",\"msg\":\"pass: only printable ASCII") != NULL);
+    CHECK(net_req("{\"id\":55,\"cmd\":\"net\",\"ssid\":\"lab\",\"pass\":\"caf\\u00e9-passw0rd\"}", 55, "-passw0rd", a, sizeof a) &&
+          strstr(a, "E_ARGS\",\"msg\":\"pass: only printable ASCII") != NULL);
+    CHECK(net_req("{\"id\":56,\"cmd\":\"net\",\"ssid\":\"lab\",\"pass\":12345678}", 56, "12345678", a, sizeof a) && strstr(a, "E_ARGS\",\"msg\":\"pass: string") != NULL);
+    CHECK(net_req("{\"id\":57,\"cmd\":\"net\",\"ssid\":\"lab\",\"pass\":\"nul\\u0000-passw0rd\"}", 57, "-passw0rd", a, sizeof a) && strstr(a, "E_ARGS\",\"msg\":\"pass: string") != NULL);
+    /* a bad CRC on a request with a password: E_CRC, nothing echoed */
+    const char *badcrc = "{\"id\":58,\"cmd\":\"net\",\"ssid\":\"lab\",\"pass\":\"s3cret-Wifi-Passw0rd!\"}*0000";
+    qs_node_handle_line(badcrc, strlen(badcrc));
+    char line[1024];
+    CHECK(read_line(line, sizeof line, 2000) > 0 && strstr(line, "E_CRC") != NULL && strstr(line, pw) == NULL);
+    /* malformed JSON after the password: E_PARSE, nothing echoed */
+    send_req("{\"id\":60,\"cmd\":\"net\",\"ssid\":\"lab\",\"pass\":\"s3cret-Wifi-Passw0rd!\",}");
+    CHECK(read_line(line, sizeof line, 2000) > 0 && strstr(line, "E_PARSE") != NULL && strstr(line, pw) == NULL);
+    /* the node still answers afterwards */
+    CHECK(expect("{\"id\":59,\"cmd\":\"ping\"}", "{\"id\":59,\"ok\":true"));
+}
+
 static void test_dispatch(void)
 {
     int in[2], out[2];
@@ -743,6 +815,7 @@ static void test_dispatch(void)
     CHECK(expect("{\"id\":19,\"cmd\":\"hs\",\"suite\":\"none\",\"host\":\"127.0.0.1\",\"port\":1,\"n\":1}",
                  "{\"id\":19,\"ev\":\"op\",\"i\":0,\"ok\":false,\"err\":\"E_NET\""));
     CHECK(expect(NULL, "{\"id\":19,\"ok\":true,\"done\":0,\"failed\":1,"));
+    test_net();
     close(in[1]);
 }
 

@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -125,6 +127,56 @@ void qs_marker(int on)
 void qs_port_reset(void)
 {
     if (qs_posix_reset_hook) qs_posix_reset_hook();
+}
+
+/* ---- network station: the host's --------------------------------------------------------------------------
+ * A POSIX node (Raspberry Pi OS, or the controller host for a virtual node) uses the host's network; Wi-Fi is the
+ * operating system's business, so `net` with credentials is answered E_NOTSUP (nothing is stored or printed). */
+int qs_port_net_config(const char *ssid, const char *pass, char *msg, size_t cap)
+{
+    (void)ssid;
+    (void)pass;
+    if (msg && cap)
+        snprintf(msg, cap, "the POSIX port uses the host's network; configure Wi-Fi in the OS (raspi-config / NetworkManager)");
+    return QS_PORT_E_NOTSUP;
+}
+
+/* The IPv4 address the node's data plane would leave from: the source address of the default route (a UDP
+ * connect sends nothing), else the first non-loopback IPv4 address of an interface that is up, else "". */
+static void host_addr(char *ip, size_t cap)
+{
+    ip[0] = '\0';
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s >= 0) {
+        struct sockaddr_in dst;
+        memset(&dst, 0, sizeof dst);
+        dst.sin_family = AF_INET;
+        dst.sin_port = htons(9);
+        inet_pton(AF_INET, "192.0.2.1", &dst.sin_addr);   /* TEST-NET-1: only the route lookup matters */
+        struct sockaddr_in me;
+        socklen_t ml = sizeof me;
+        if (connect(s, (struct sockaddr *)&dst, sizeof dst) == 0 && getsockname(s, (struct sockaddr *)&me, &ml) == 0 &&
+            me.sin_addr.s_addr != htonl(INADDR_ANY))
+            inet_ntop(AF_INET, &me.sin_addr, ip, (socklen_t)cap);
+        close(s);
+        if (ip[0]) return;
+    }
+    struct ifaddrs *ifs = NULL;
+    if (getifaddrs(&ifs) != 0) return;
+    for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK))
+            continue;
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)i->ifa_addr)->sin_addr, ip, (socklen_t)cap);
+        break;
+    }
+    freeifaddrs(ifs);
+}
+
+void qs_port_net_status(qs_net_info *out)
+{
+    memset(out, 0, sizeof *out);
+    out->state = QS_NET_HOST;
+    host_addr(out->ip, sizeof out->ip);
 }
 
 /* ---- heap accounting: firmware/ports/heap_count.c (shared with the ESP32 port) -------------------------------- */

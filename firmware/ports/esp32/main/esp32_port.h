@@ -13,11 +13,7 @@ int qs_esp32_net_start(void);
 /* 1 when the last reset was a software restart (qs_port_reset / esp_restart): boot event reason "reset". */
 int qs_esp32_after_reset(void);
 
-/* Provisioning hook for the serial protocol (not yet a core command, see README.md "Wi-Fi"): store the station
- * credentials in NVS and (re)connect. ssid 1..32 bytes, pass "" (open network) or 8..63 characters (or 64 hex
- * digits). Returns QS_OK, QS_E_ARGS or QS_E_NET. */
-int qs_port_net_config(const char *ssid, const char *pass);
-/* 1 and the station's IPv4 address in ip (dotted quad) when connected, else 0. */
-int qs_port_net_status(char *ip, size_t cap);
+/* The station's provisioning entries, qs_port_net_config / qs_port_net_status, are part of the port interface
+ * (core/port.h): the core's `net` command calls them. */
 
 #endif

@@ -10,7 +10,8 @@
  *              FreeRTOS run-time stats
  *   marker     gpio_set_level on CONFIG_QS_MARKER_GPIO
  *   sockets    lwIP BSD sockets: non-blocking connect + select for the connect timeout, SO_RCVTIMEO/SO_SNDTIMEO
- *   Wi-Fi      station mode; credentials from NVS, written by qs_port_net_config (never compiled in) */
+ *   Wi-Fi      station mode; credentials from NVS, written by qs_port_net_config (the core's `net` command; never
+ *              compiled in) */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -505,14 +506,17 @@ int qs_esp32_port_init(void)
 
 /* ---- Wi-Fi station ----------------------------------------------------------------------------------------------
  * Credentials are never compiled in: they live in NVS (namespace "qslab", keys "wifi_ssid", "wifi_pass"), written
- * by qs_port_net_config (the provisioning hook for a future protocol command) or by an NVS partition image
- * (README.md, "Wi-Fi"). Reconnects after a disconnect with a back-off of 1 s doubling to 30 s. */
+ * by qs_port_net_config (core/port.h; the protocol's `net` command, sent by `qslab provision`) or by an NVS
+ * partition image (README.md, "Wi-Fi"). Reconnects after a disconnect with a back-off of 1 s doubling to 30 s.
+ * The password is never logged; temporary copies (wifi_config_t, the NVS read buffer) are wiped after use. */
 #define NVS_NS "qslab"
 static esp_timer_handle_t g_reconnect_timer;
 static uint32_t g_backoff_ms = 1000;
+static volatile int g_net_started;
 static volatile int g_have_creds;
 static volatile int g_connected;
 static esp_netif_ip_info_t g_ip;
+static char g_ssid[33];   /* the SSID in use (for `net` status answers); never the password */
 
 static void reconnect_cb(void *arg)
 {
@@ -554,7 +558,10 @@ static int apply_creds(const char *ssid, const char *pass)
     wc.sta.threshold.authmode = pass[0] ? WIFI_AUTH_WPA2_PSK : WIFI_AUTH_OPEN;
     wc.sta.pmf_cfg.capable = true;
     wc.sta.pmf_cfg.required = false;
-    if (esp_wifi_set_config(WIFI_IF_STA, &wc) != ESP_OK) return -1;
+    esp_err_t e = esp_wifi_set_config(WIFI_IF_STA, &wc);
+    qs_wipe(&wc, sizeof wc);   /* the driver keeps its own copy */
+    if (e != ESP_OK) return -1;
+    snprintf(g_ssid, sizeof g_ssid, "%.32s", ssid);
     g_have_creds = 1;
     return 0;
 }
@@ -580,15 +587,18 @@ int qs_esp32_net_start(void)
             if (nvs_get_str(h, "wifi_pass", pass, &np) != ESP_OK) pass[0] = '\0';
             if (apply_creds(ssid, pass) != 0) ESP_LOGE(TAG, "wifi: stored credentials rejected");
         }
-        memset(pass, 0, sizeof pass);
+        qs_wipe(pass, sizeof pass);
         nvs_close(h);
     }
     if (esp_wifi_start() != ESP_OK) return -1;
     esp_wifi_set_ps(WIFI_PS_NONE);   /* no modem sleep: it would add up to a DTIM interval to every round trip */
+    g_net_started = 1;
     return 0;
 }
 
-int qs_port_net_config(const char *ssid, const char *pass)
+/* core/port.h. Called by the core's `net` command on the main task (never during a workload), after the core has
+ * validated both strings; checked again here since NVS is what the next boot trusts. */
+int qs_port_net_config(const char *ssid, const char *pass, char *msg, size_t cap)
 {
     if (!ssid || !pass) return QS_E_ARGS;
     size_t ls = strlen(ssid), lp = strlen(pass);
@@ -599,23 +609,48 @@ int qs_port_net_config(const char *ssid, const char *pass)
             if (!((pass[i] >= '0' && pass[i] <= '9') || (pass[i] >= 'a' && pass[i] <= 'f') ||
                   (pass[i] >= 'A' && pass[i] <= 'F')))
                 return QS_E_ARGS;   /* 64 characters: a raw PSK in hex */
+    if (!g_net_started) {
+        snprintf(msg, cap, "the Wi-Fi station did not start at boot (see the boot log); nothing stored");
+        return QS_E_NET;
+    }
     nvs_handle_t h;
-    if (nvs_open(NVS_NS, NVS_READWRITE, &h) != ESP_OK) return QS_E_NET;
-    esp_err_t e = nvs_set_str(h, "wifi_ssid", ssid);
+    esp_err_t e = nvs_open(NVS_NS, NVS_READWRITE, &h);
+    if (e != ESP_OK) {
+        snprintf(msg, cap, "NVS: cannot open namespace %s (%s)", NVS_NS, esp_err_to_name(e));
+        return QS_E_NET;
+    }
+    e = nvs_set_str(h, "wifi_ssid", ssid);
     if (e == ESP_OK) e = nvs_set_str(h, "wifi_pass", pass);
     if (e == ESP_OK) e = nvs_commit(h);
     nvs_close(h);
-    if (e != ESP_OK) return QS_E_NET;
+    if (e != ESP_OK) {
+        snprintf(msg, cap, "NVS: storing the credentials failed (%s)", esp_err_to_name(e));
+        return QS_E_NET;
+    }
     g_connected = 0;
     esp_wifi_disconnect();   /* fine when not connected */
-    if (apply_creds(ssid, pass) != 0) return QS_E_NET;
+    if (apply_creds(ssid, pass) != 0) {
+        snprintf(msg, cap, "stored in NVS, but the Wi-Fi driver refused the configuration (applied at the next boot)");
+        return QS_E_NET;
+    }
     g_backoff_ms = 1000;
-    return esp_wifi_connect() == ESP_OK ? QS_OK : QS_E_NET;
+    if (g_reconnect_timer) esp_timer_stop(g_reconnect_timer);   /* a pending retry would use the old network */
+    ESP_LOGI(TAG, "wifi: station credentials for \"%s\" stored, connecting", g_ssid);
+    e = esp_wifi_connect();
+    if (e != ESP_OK) {
+        snprintf(msg, cap, "stored, but esp_wifi_connect failed (%s); retried at the next boot", esp_err_to_name(e));
+        return QS_E_NET;
+    }
+    return QS_OK;
 }
 
-int qs_port_net_status(char *ip, size_t cap)
+void qs_port_net_status(qs_net_info *out)
 {
-    if (!g_connected) return 0;
-    if (ip && cap) snprintf(ip, cap, IPSTR, IP2STR(&g_ip.ip));
-    return 1;
+    memset(out, 0, sizeof *out);
+    if (!g_net_started) { out->state = QS_NET_DOWN; return; }
+    if (!g_have_creds) { out->state = QS_NET_UNCONFIGURED; return; }
+    snprintf(out->ssid, sizeof out->ssid, "%s", g_ssid);
+    if (!g_connected) { out->state = QS_NET_CONNECTING; return; }
+    out->state = QS_NET_CONNECTED;
+    snprintf(out->ip, sizeof out->ip, IPSTR, IP2STR(&g_ip.ip));
 }
