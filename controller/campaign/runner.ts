@@ -678,7 +678,7 @@ async function runCell(o: RunOptions, rec: Recorder, run: RunInfo, cell: CellInf
           if (np?.meter) {
             const baselineS = extraBaselineS && done >= cell.ops ? extraBaselineS : c.power.baseline_s;
             const m = await measureBurst(ctx.power!, np, node.link, { baud: node.spec.baud, paced: node.spec.kind === 'serial' || node.spec.pace }, hs,
-              baselineS !== undefined ? { baselineS } : {});
+              { ...(baselineS !== undefined ? { baselineS } : {}), ...(o.signal ? { signal: o.signal } : {}) });
             if (m.measured) {
               const w = { ...m.measured.window, runId: run.id, cellId: cell.cellId, suite, profile: cell.profile };
               rec.addEnergy(w);

@@ -245,15 +245,7 @@ async function flashSerial(spec: Extract<RigNode, { kind: 'serial' }>, o: FlashR
   if (!isEspImage(image)) {
     return row({ result: 'failed', before: null, after: null, error: `a serial ${spec.board} node needs an ESP-IDF app image (.bin, magic 0xE9) built from firmware/ports/esp32, not a .qsimg (virtual nodes only): pass it with --image` });
   }
-  let before: string | null = null;
-  let bootError: string | undefined;
-  try {
-    const ready = await bringUp(spec);
-    before = ready.hello.build;
-    await shutDown([ready]);
-  } catch (e) {
-    bootError = (e as Error).message;
-  }
+  const { before, bootError } = await buildBefore(spec);
   if (before !== null && image.hash !== null && before === image.hash && !o.force) return row({ result: 'skipped', before, after: before });
   try {
     const r = await new EsptoolFlasher(o.esptool).write({ name: spec.name, board: spec.board, port: spec.port }, image);
@@ -276,6 +268,17 @@ async function flashSerial(spec: Extract<RigNode, { kind: 'serial' }>, o: FlashR
   } catch (e) {
     const msg = (e as Error).message;
     return row({ result: 'failed', before, after: null, error: bootError && before === null ? `${msg} (before flashing: ${bootError})` : msg });
+  }
+}
+
+/** What a serial node runs before flashing: hello's build, or why it did not answer. */
+async function buildBefore(spec: RigNode): Promise<{ before: string | null; bootError?: string }> {
+  try {
+    const ready = await bringUp(spec);
+    await shutDown([ready]);
+    return { before: ready.hello.build };
+  } catch (e) {
+    return { before: null, bootError: (e as Error).message };
   }
 }
 
@@ -308,15 +311,7 @@ async function flashRpi(spec: Extract<RigNode, { kind: 'serial' }>, o: FlashRigO
   } catch (e) {
     return row({ result: 'failed', before: null, after: null, error: `cannot pack the firmware sources: ${(e as Error).message}` });
   }
-  let before: string | null = null;
-  let bootError: string | undefined;
-  try {
-    const ready = await bringUp(spec);
-    before = ready.hello.build;
-    await shutDown([ready]);
-  } catch (e) {
-    bootError = (e as Error).message;
-  }
+  const { before, bootError } = await buildBefore(spec);
   if (before === bundle.hash && !o.force) return row({ result: 'skipped', before, after: before });
   try {
     const r = await new RpiSshFlasher(o.rpi).deploy({ name: spec.name, board: spec.board, baud: spec.baud, deploy: d }, bundle);

@@ -37,7 +37,7 @@ export function baselineSeconds(slot: MeterSlot, configured?: number): number {
  */
 export async function measureBurst<T extends BurstAnswer>(
   bench: PowerBench, np: NodePower, link: NodeLink, line: { baud: number; paced: boolean },
-  burst: () => Promise<T>, o: { baselineS?: number } = {},
+  burst: () => Promise<T>, o: { baselineS?: number; signal?: AbortSignal } = {},
 ): Promise<{ result: T; measured?: MeasuredBurst; error?: string }> {
   const slot = np.meter!;
   const info = slot.driver.info;
@@ -45,7 +45,17 @@ export async function measureBurst<T extends BurstAnswer>(
   // the board must be at rest: on the virtual rig, the model's board may still be working off the last burst
   await bench.drained(slot);
   const bs = baselineSeconds(slot, o.baselineS);
-  await new Promise((r) => setTimeout(r, bs * 1000));
+  // (up to a minute before a long extra burst: Ctrl-C must not wait for it)
+  await new Promise<void>((r) => {
+    const t = setTimeout(done, bs * 1000);
+    function done() {
+      clearTimeout(t);
+      o.signal?.removeEventListener('abort', done);
+      r();
+    }
+    o.signal?.addEventListener('abort', done, { once: true });
+  });
+  if (o.signal?.aborted) return { result: { ops: 0 } as unknown as T, error: 'interrupted before the burst' };
   const B1 = hostNow();
   // a meter opened just before the first burst may have started streaming during the baseline: start it there
   const first = slot.ring.firstT;
