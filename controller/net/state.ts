@@ -305,6 +305,20 @@ export async function clear(opts: ClearOptions = {}): Promise<ClearReport> {
   }
   const nsPrefix = opts.run ? `qslab-${opts.run}-` : 'qslab-';
   const tablePrefix = opts.run ? `qslab_${opts.run}` : 'qslab_';
+  // A namespace with processes in it is in use: another controller (another checkout, or a test with its own
+  // state file) runs a node in it. Its namespace, veth host side and run table are left alone unless includeLive;
+  // a crashed controller's nodes die with it, so its namespaces are empty and go.
+  if (!opts.includeLive) {
+    for (const ns of (await listNetns(x)).filter((n) => NETNS_RE.test(n) && n.startsWith(nsPrefix) && !keep.has(`ns:${n}`))) {
+      const pids = await x.ip(['netns', 'pids', ns], { allowFail: true, query: true });
+      if (!pids.stdout.trim()) continue;
+      keep.add(`ns:${ns}`);
+      for (const l of await listLinks(x, ns)) if (OUR_LINK_RE.test(l)) keep.add(`link:${l.slice(0, -1)}h`);
+      const run = /^qslab-(.+)-\d+$/.exec(ns)?.[1];
+      if (run) keep.add(`nft:qslab_${run}`);
+      report.keptLive.push({ kind: 'netns', name: ns });
+    }
+  }
   for (const t of await listNftTables(x)) {
     if (!NFT_TABLE_RE.test(t.name) || !t.name.startsWith(tablePrefix) || keep.has(`nft:${t.name}`)) continue;
     if (opts.run && t.name !== `qslab_${opts.run}`) continue;

@@ -258,3 +258,26 @@ describe('kernel (root)', () => {
     }
   });
 });
+
+test('a sweep from another state file keeps a namespace that has processes in it (another controller\'s live node)', async (t) => {
+  if (!needRoot(t)) return;
+  const x = new NetExec();
+  const ns = 'qslab-zzlive0-1';
+  execFileSync('ip', ['netns', 'add', ns]);
+  // a "node" living in the namespace, owned by no state file this sweep can see
+  const child = spawn('ip', ['netns', 'exec', ns, 'sleep', '60'], { stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 50 && !execFileSync('ip', ['netns', 'pids', ns]).toString().trim(); i++) await new Promise((r) => setTimeout(r, 20));
+    const r1 = await clear({ exec: x, state: new NetState(join(tmp, 'other-state.json')) });
+    assert.ok(execFileSync('ip', ['netns', 'list']).toString().includes(ns), 'the live namespace is still there');
+    assert.ok(r1.keptLive.some((e) => e.kind === 'netns' && e.name === ns));
+    assert.ok(!r1.swept.some((e) => e.kind === 'netns' && e.name === ns));
+  } finally {
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('close', r));
+  }
+  // its node gone (a crashed controller's namespace): the sweep removes it
+  const r2 = await clear({ exec: x, state: new NetState(join(tmp, 'other-state.json')) });
+  assert.ok(r2.swept.some((e) => e.kind === 'netns' && e.name === ns));
+  assert.ok(!execFileSync('ip', ['netns', 'list']).toString().includes(ns));
+});
