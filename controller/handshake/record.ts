@@ -158,6 +158,15 @@ abstract class EpochState {
   }
 }
 
+/** The epoch the next record goes out in; throws when the sender is destroyed or a counter is exhausted. */
+function sendEpoch(destroyed: boolean, seq: bigint, refresh: number): bigint {
+  if (destroyed) throw new RecordError('internal_error', 'record sender destroyed');
+  if (seq > U64_MAX) throw new RecordError('internal_error', 'sequence number exhausted');
+  const e = epochOf(seq, refresh);
+  if (e > BigInt(MAX_EPOCH)) throw new RecordError('internal_error', 'epoch counter exhausted (more than 65535 epochs)');
+  return e;
+}
+
 /** Sending half: seals plaintexts into record bodies with seq 0, 1, 2, … and ratchets every K records. */
 export class RecordSender extends EpochState implements RecordSealer {
   private seq = 0n;
@@ -169,11 +178,8 @@ export class RecordSender extends EpochState implements RecordSealer {
 
   /** Returns the record body (not framed). */
   seal(plaintext: Uint8Array): Buffer {
-    if (this.destroyed) throw new RecordError('internal_error', 'record sender destroyed');
     const seq = this.seq;
-    if (seq > U64_MAX) throw new RecordError('internal_error', 'sequence number exhausted');
-    const e = epochOf(seq, this.refresh);
-    if (e > BigInt(MAX_EPOCH)) throw new RecordError('internal_error', 'epoch counter exhausted (more than 65535 epochs)');
+    const e = sendEpoch(this.destroyed, seq, this.refresh);
     if (e > BigInt(this.maxEpoch)) throw new RecordError('internal_error', `no QKD key for epoch ${e}`);
     while (this.epoch < Number(e)) this.ratchet();
 
@@ -299,11 +305,8 @@ export class PlaintextRecordSender implements RecordSealer {
   }
 
   seal(plaintext: Uint8Array): Buffer {
-    if (this.destroyed) throw new RecordError('internal_error', 'record sender destroyed');
     const seq = this.seq;
-    if (seq > U64_MAX) throw new RecordError('internal_error', 'sequence number exhausted');
-    const e = epochOf(seq, this.refresh);
-    if (e > BigInt(MAX_EPOCH)) throw new RecordError('internal_error', 'epoch counter exhausted (more than 65535 epochs)');
+    const e = sendEpoch(this.destroyed, seq, this.refresh);
     const body = Buffer.allocUnsafe(RECORD_HEADER_LEN + plaintext.length);
     body.writeUInt16BE(Number(e), 0);
     body.writeBigUInt64BE(seq, 2);
