@@ -128,7 +128,13 @@ test('as root: each virtual node in its own namespace, rate and loss shaped by t
       'schedules:\n  k-jam:\n    phases: [{ profile: k-fast, seconds: 0.2 }, { profile: k-lossy, seconds: 0.2 }]\n', campaignSchema);
     const s = await runCampaign({ rig, campaign, store, quiet: true, hooks: { onReady: (nodes) => { for (const n of nodes) nodeNs.push(readlinkSync(`/proc/${n.virtual!.pid}/ns/net`)); } } });
     assert.equal(s.status, 'completed', JSON.stringify(s.failures));
-    assert.equal(s.ops.ok, 240);
+    // Real TCP through 10 % random loss each way may, rarely, run out of the node's connect/read timeouts (SYN
+    // back-off is 1 s, 3 s, …): a lost handshake is allowed, but only as a network failure, never a crypto one.
+    assert.equal(s.ops.total, 240);
+    assert.ok(s.ops.ok >= 236, `ok ${s.ops.ok} of 240`);
+    const bad = store.getOps(s.runId).filter((o) => !o.ok);
+    assert.ok(bad.every((o) => o.err === 'E_NET' || o.err === 'E_TIMEOUT'), JSON.stringify(bad.map((o) => [o.err, o.msg])));
+    if (bad.length) t.diagnostic(`lossy-link failures: ${bad.map((o) => `${o.err} ${o.msg ?? ''}`).join('; ')}`);
     // two nodes, two namespaces, neither ours
     assert.equal(new Set(nodeNs).size, 2);
     assert.ok(!nodeNs.includes(ours));
