@@ -102,10 +102,14 @@ export interface ClaimResult {
 /** Realized loss of one cell's impaired link (from the store's net figures). */
 export interface NetCell { cellId: string; suite: string; board: string; profile: string; lossPct: number }
 
+/** A burst whose energy could not be measured (the runner's energy-error event). */
+export interface EnergyError { cellId: string; suite: string; board: string; profile: string; detail: string }
+
 export interface PaperInput {
   ops: Iterable<OpRecord>;
   energy: EnergyWindow[];
   net: NetCell[];
+  energyErrors?: EnergyError[];
 }
 
 export function measureClaims(claims: Claim[], input: PaperInput, cols = opColumns(input.ops)): ClaimResult[] {
@@ -164,7 +168,12 @@ export function measureClaims(claims: Claim[], input: PaperInput, cols = opColum
         const ws = input.energy.filter((w) => m.suites.includes(w.suite as never) && w.board === m.board && (!m.profile || w.profile === m.profile));
         const vals = ws.map((w) => w.drainPct100).filter((v): v is number => v !== undefined && Number.isFinite(v));
         measured = fromValues(vals);
-        if (!measured && match.length) reason = ws.length ? `the energy windows of ${where} have no battery drain (no battery: in the rig file)` : `no energy window of ${where}: the node needs a meter in the rig file and the campaign a power: block`;
+        const errs = (input.energyErrors ?? []).filter((x) => m.suites.includes(x.suite as never) && x.board === m.board && (!m.profile || x.profile === m.profile));
+        if (!measured && match.length) {
+          reason = ws.length ? `the energy windows of ${where} have no battery drain (no battery: in the rig file)`
+            : errs.length ? `the energy of ${where} was not measured: ${errs.map((x) => `${x.cellId}: ${x.detail}`).join('; ')}`
+              : `no energy window of ${where}: the node needs a meter in the rig file and the campaign a power: block`;
+        }
         break;
       }
       case 'packet_loss_pct': {

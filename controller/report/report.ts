@@ -426,7 +426,12 @@ export function buildReport(store: Store, runId: string, opts: ReportOptions = {
   const net: NetCell[] = store.getNet(runId).map((r) => ({ cellId: r.cellId, suite: r.suite, profile: r.profile, board: boardOf.get(r.cellId) ?? '', lossPct: netLossPct(r) }))
     .filter((r) => Number.isFinite(r.lossPct));
   const qkd: QkdSweepPoint[] = store.getQkdSweep(runId).map((q) => ({ protocol: q.protocol, distanceKm: q.distanceKm, repeat: q.repeat, qber: q.qber, secretKeyRateBps: q.secretKeyRateBps, abortReason: q.abortReason ?? null }));
-  const results = measureClaims(loadClaims(opts.claimsFile), { ops, energy: energyWindows, net }, cols);
+  const cellOf = new Map(d.cells.map((c) => [c.cellId, c]));
+  const energyErrors = d.events.filter((e) => e.kind === 'energy-error' && e.cellId && cellOf.has(e.cellId)).map((e) => {
+    const c = cellOf.get(e.cellId!)!;
+    return { cellId: c.cellId, suite: c.suite, board: c.board, profile: c.profile, detail: e.detail };
+  });
+  const results = measureClaims(loadClaims(opts.claimsFile), { ops, energy: energyWindows, net, energyErrors }, cols);
   const figs = paperFigures(cols, d.energy, qkd, [...SUITES, 'none']);
   return { d, results, figs };
 }
