@@ -35,20 +35,28 @@ const cc = [process.env.CC, 'cc', 'gcc'].find((c) => c && runs(c, ['--version'])
 if (!cc) fail(`no C compiler found (tried ${process.env.CC ? `$CC=${process.env.CC}, ` : ''}cc, gcc); ${INSTALL}`);
 if (!runs('make', ['--version'])) fail(`make not found; ${INSTALL}`);
 
+/** Compiles and links a small C program against `lib`; returns the compiler's result (temp files removed). */
+function probe(lines, lib) {
+  const dir = mkdtempSync(join(tmpdir(), 'qslab-probe-'));
+  try {
+    const src = join(dir, 'probe.c');
+    writeFileSync(src, [...lines, ''].join('\n'));
+    return spawnSync(cc, ['-std=c11', src, '-o', join(dir, 'probe'), lib], { encoding: 'utf8' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 // 2. OpenSSL 3 headers and libcrypto (Debian: libssl-dev): compile and link a probe.
-const probeDir = mkdtempSync(join(tmpdir(), 'qslab-probe-'));
-try {
-  const src = join(probeDir, 'probe.c');
-  writeFileSync(src, [
+{
+  const r = probe([
     '#include <openssl/evp.h>',
     '#include <openssl/opensslv.h>',
     '#if OPENSSL_VERSION_MAJOR < 3',
     '#error OpenSSL 3 required',
     '#endif',
     'int main(void) { EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL); EVP_MD_free(md); return 0; }',
-    '',
-  ].join('\n'));
-  const r = spawnSync(cc, ['-std=c11', src, '-o', join(probeDir, 'probe'), '-lcrypto'], { encoding: 'utf8' });
+  ], '-lcrypto');
   if (r.error || r.status !== 0) {
     const out = `${r.stderr ?? ''}${r.stdout ?? ''}`;
     if (/openssl\/(evp|opensslv)\.h/.test(out)) fail(`openssl/evp.h not found (OpenSSL 3 development headers); ${INSTALL}`);
@@ -56,8 +64,6 @@ try {
     if (/-lcrypto|cannot find/.test(out)) fail(`libcrypto not found for linking; ${INSTALL}`);
     fail(`the C compiler cannot build an OpenSSL probe:\n${out.trim()}\n${INSTALL}`);
   }
-} finally {
-  rmSync(probeDir, { recursive: true, force: true });
 }
 
 // 3. Build (incremental) and run the unit tests.
@@ -86,22 +92,14 @@ if (test.error || test.status !== 0) fail(`firmware unit tests failed${test.sign
 
 // 4. The mbedTLS crypto port (the ESP32 build's), only when its headers and libmbedcrypto are present.
 function haveMbedtls() {
-  const dir = mkdtempSync(join(tmpdir(), 'qslab-probe-'));
-  try {
-    const src = join(dir, 'probe.c');
-    writeFileSync(src, [
-      '#include <mbedtls/version.h>',
-      '#include <mbedtls/chachapoly.h>',
-      '#include <mbedtls/ecdh.h>',
-      '#include <mbedtls/pk.h>',
-      'int main(void) { mbedtls_chachapoly_context c; mbedtls_chachapoly_init(&c); mbedtls_chachapoly_free(&c); return 0; }',
-      '',
-    ].join('\n'));
-    const r = spawnSync(cc, ['-std=c11', src, '-o', join(dir, 'probe'), '-lmbedcrypto'], { encoding: 'utf8' });
-    return !r.error && r.status === 0;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const r = probe([
+    '#include <mbedtls/version.h>',
+    '#include <mbedtls/chachapoly.h>',
+    '#include <mbedtls/ecdh.h>',
+    '#include <mbedtls/pk.h>',
+    'int main(void) { mbedtls_chachapoly_context c; mbedtls_chachapoly_init(&c); mbedtls_chachapoly_free(&c); return 0; }',
+  ], '-lmbedcrypto');
+  return !r.error && r.status === 0;
 }
 
 if (!haveMbedtls()) {

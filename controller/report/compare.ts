@@ -7,7 +7,7 @@ import type { Store } from '../model.js';
 import { opColumns, type OpColumns } from './paper.js';
 import { fmtNum } from './claims.js';
 import { mannWhitneyU, summarize } from './stats.js';
-import { barChart } from './svg.js';
+import { barChart, escapeXml as esc } from './svg.js';
 
 export const COMPARE_METRICS: { id: string; label: string; unit: string; pick: (c: OpColumns) => number[] }[] = [
   { id: 'keygen_ms', label: 'key generation (Figure 2)', unit: 'ms', pick: (c) => c.keygenMs },
@@ -58,7 +58,6 @@ export function compareRuns(store: Store, runA: string, runB: string, alpha = 0.
   return rows.map((r, i) => ({ ...r, pHolm: adj[i]!, significant: adj[i]! < alpha }));
 }
 
-const esc = (s: string): string => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 const fmtP = (p: number) => (p < 1e-4 ? p.toExponential(1) : p.toFixed(4));
 
 export interface WrittenCompare { dir: string; html: string; markdown: string; csv: string; rows: number; significant: number }

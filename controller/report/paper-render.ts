@@ -6,7 +6,7 @@ import type { ClaimResult, OpColumns } from './paper.js';
 import { METRIC_DEFINITION } from './paper.js';
 import { fmtNum, type Claim, type TableRef } from './claims.js';
 import { summarize } from './stats.js';
-import { barChart, cdfChart, lineChart, type BarGroup, type LineSeries } from './svg.js';
+import { barChart, escapeXml as esc, cdfChart, lineChart, type BarGroup, type LineSeries } from './svg.js';
 
 export interface QkdSweepPoint { protocol: string; distanceKm: number; repeat: number; qber: number; secretKeyRateBps: number; abortReason?: string | null }
 
@@ -171,7 +171,6 @@ export const PAPER_INTRO = 'The seed paper (fixtures/paper/seed-paper.txt) gives
   '(bounds: the p95 / p5 lies beyond the bound; counts: the run total). Measured values are median [p5 – p95] over n operations (success rate: [95 % Wilson interval]; ' +
   'battery: over energy windows; loss: over cells).';
 
-const esc = (s: string): string => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
 function htmlTable(id: string, caption: string, head: string[], rows: string[][], cls?: (r: string[]) => string): string {
   return `<table id="${esc(id)}"><caption>${esc(caption)}</caption><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>` +

@@ -10,6 +10,7 @@ import { loadClaims } from './claims.js';
 import { measureClaims, opColumns, type NetCell } from './paper.js';
 import { paperCsv, paperFigures, paperHtml, paperMarkdown, statusCounts, type QkdSweepPoint } from './paper-render.js';
 import { findChromium, printPdf } from './browser.js';
+import { barChart, escapeXml as esc } from './svg.js';
 
 export const STEP_ORDER = ['connect', 'keygen', 'dh', 'encap', 'decap', 'verify', 'sign', 'kdf', 'fin', 'hs', 'rec', 'total'] as const;
 const STEP_LABEL: Record<string, string> = {
@@ -306,24 +307,18 @@ export function renderMarkdown(d: ReportData, paper = ''): string {
   return out.join('\n');
 }
 
-const esc = (s: string): string => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
-/** Median handshake time per group with p5–p95 whiskers, as inline SVG. */
+/** Median handshake time per group with p5–p95 whiskers (the same chart module as the paper figures). */
 function chart(d: ReportData): string {
   const rows = d.groups.filter((g) => g.steps.hs?.n);
   if (!rows.length) return '<p>No successful operations to chart.</p>';
-  const max = Math.max(...rows.map((g) => g.steps.hs!.p95));
-  const W = 720, label = 220, rowH = 22, H = rows.length * rowH + 30;
-  const x = (v: number) => label + (v / max) * (W - label - 20);
-  const parts = rows.map((g, i) => {
-    const s = g.steps.hs!;
-    const y = 10 + i * rowH;
-    return `<g><text x="${label - 6}" y="${y + 14}" text-anchor="end">${esc(`${g.suite} · ${g.node}${g.profile !== 'loopback' ? ` · ${g.profile}` : ''}`)}</text>` +
-      `<rect x="${label}" y="${y + 3}" width="${Math.max(1, x(s.median) - label).toFixed(1)}" height="14" fill="#4a7ab7"><title>${esc(`median ${us(s.median)}, p5 ${us(s.p5)}, p95 ${us(s.p95)}, n ${s.n}`)}</title></rect>` +
-      `<line x1="${x(s.p5).toFixed(1)}" x2="${x(s.p95).toFixed(1)}" y1="${y + 10}" y2="${y + 10}" stroke="#222"/></g>`;
+  return barChart({
+    id: 'hs-groups', title: 'Handshake time by suite and node', yLabel: 'handshake', yUnit: 'ms', whiskerLabel: 'p5–p95', log: true,
+    groups: rows.map((g) => {
+      const h = g.steps.hs!;
+      return { label: `${g.suite} · ${g.node}${g.profile !== 'loopback' ? ` · ${g.profile}` : ''}`, bars: [{ series: 'handshake', value: h.median / 1000, low: h.p5 / 1000, high: h.p95 / 1000, n: h.n }] };
+    }),
   });
-  return `<svg role="img" aria-label="handshake time by suite and node" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-size="12" font-family="sans-serif">` +
-    `${parts.join('')}<text x="${label}" y="${H - 4}">0</text><text x="${W - 20}" y="${H - 4}" text-anchor="end">${esc(us(max))}</text></svg>`;
 }
 
 export function renderHtml(d: ReportData, paper = ''): string {

@@ -7,7 +7,7 @@
 # hashed like sources.
 #
 # Hashed files (paths relative to firmware/):
-#   core/*.c core/*.h core/pqc/*.c core/pqc/*.h crypto/mbedtls.c crypto/*.h ports/sock_bsd.c ports/heap_count.c
+#   core/*.c core/*.h core/pqc/*.c core/pqc/*.h crypto/mbedtls.c crypto/*.h ports/sock_bsd.c ports/heap_count.c ports/stack_paint.c ports/stack_paint.h
 #   ports/esp32/CMakeLists.txt ports/esp32/qs_build_hash.cmake ports/esp32/sdkconfig.defaults
 #   ports/esp32/partitions.csv ports/esp32/main/CMakeLists.txt ports/esp32/main/Kconfig.projbuild
 #   ports/esp32/main/*.c ports/esp32/main/*.h
@@ -23,7 +23,7 @@
 
 function(qs_build_hash_files out_var fw_dir)
     set(patterns
-        core/*.c core/*.h core/pqc/*.c core/pqc/*.h crypto/mbedtls.c crypto/*.h ports/sock_bsd.c ports/heap_count.c
+        core/*.c core/*.h core/pqc/*.c core/pqc/*.h crypto/mbedtls.c crypto/*.h ports/sock_bsd.c ports/heap_count.c ports/stack_paint.c ports/stack_paint.h
         ports/esp32/CMakeLists.txt ports/esp32/qs_build_hash.cmake ports/esp32/sdkconfig.defaults
         ports/esp32/partitions.csv ports/esp32/main/CMakeLists.txt ports/esp32/main/Kconfig.projbuild
         ports/esp32/main/*.c ports/esp32/main/*.h)

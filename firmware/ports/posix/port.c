@@ -27,12 +27,12 @@
 #include "../../core/port.h"
 #include "../../core/qs.h"
 #include "posix.h"
+#include "../stack_paint.h"
 
 #define STACK_DEFAULT (64u * 1024u)
 static size_t g_stack_size = STACK_DEFAULT;
 #define STACK_GUARD 4096u
 #define STACK_MARGIN 1024u
-#define PAINT 0xA5u
 #define TX_STALL_DROP_NS 2000000000ull   /* output nobody reads for 2 s goes "into the void", as on a UART */
 
 static qs_board_info g_board = { "posix", "esp32", NULL, "monotonic", 240, 532480 };
@@ -396,32 +396,14 @@ static uint8_t *volatile stk_top;   /* entry frame of the workload thread */
 
 static int on_task(void) { return g_task_started && pthread_equal(pthread_self(), g_task_thread) && stk_top; }
 
-static uint8_t *stack_deepest(void)
-{
-    const uint64_t pat = 0x0101010101010101ull * PAINT;
-    const uint64_t *w = (const uint64_t *)(void *)stk_lo;
-    const uint64_t *e = (const uint64_t *)(void *)stk_top;
-    while (w < e && *w == pat) w++;
-    return (uint8_t *)(uintptr_t)w;
-}
-
 void qs_stack_reset(void)
 {
-    if (!on_task()) return;
-    volatile uint8_t here = 0;
-    uint8_t *limit = (uint8_t *)(((uintptr_t)&here - STACK_MARGIN) & ~(uintptr_t)7);
-    /* A full scan every time: whatever ran since the last measurement (input preparation, event formatting)
-     * may have gone deeper than the operation did. */
-    uint8_t *deep = stack_deepest();
-    if (deep < limit) memset(deep, PAINT, (size_t)(limit - deep));
-    (void)here;
+    if (on_task()) qs_paint_reset(stk_lo, stk_top, STACK_MARGIN);
 }
 
 size_t qs_stack_used(void)
 {
-    if (!on_task()) return 0;
-    uint8_t *deep = stack_deepest();
-    return deep < stk_top ? (size_t)(stk_top - deep) : 0;
+    return on_task() ? qs_paint_used(stk_lo, stk_top) : 0;
 }
 
 uint64_t qs_task_cpu_ns(void)
@@ -473,7 +455,7 @@ static int start_task_thread(void)
     mprotect(base, STACK_GUARD, PROT_NONE);
     stk_lo = base + STACK_GUARD;
     stk_hi = stk_lo + g_stack_size;
-    memset(stk_lo, PAINT, g_stack_size);
+    memset(stk_lo, QS_PAINT_BYTE, g_stack_size);
     pthread_attr_t at;
     pthread_attr_init(&at);
     pthread_attr_setstack(&at, stk_lo, g_stack_size);

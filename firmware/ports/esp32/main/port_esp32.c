@@ -48,6 +48,7 @@
 #include "../../../core/port.h"
 #include "../../../core/qs.h"
 #include "esp32_port.h"
+#include "../../stack_paint.h"
 
 /* ---- configuration ----------------------------------------------------------------------------------------- */
 #if CONFIG_IDF_TARGET_ESP32S3
@@ -84,7 +85,6 @@
 
 #define STACK_MARGIN 1536u   /* never paint this close below the live stack pointer (Xtensa register save areas,
                               * interrupt frames pushed while painting) */
-#define PAINT 0xA5u          /* = FreeRTOS tskSTACK_FILL_BYTE, so uxTaskGetStackHighWaterMark agrees */
 
 #if portNUM_PROCESSORS > 1
 #define WORK_CORE CONFIG_QS_WORK_CORE
@@ -318,30 +318,14 @@ static size_t g_stack_size;
 
 static int on_task(void) { return g_task && xTaskGetCurrentTaskHandle() == g_task && stk_top; }
 
-static uint8_t *stack_deepest(void)
-{
-    const uint32_t pat = 0x01010101u * PAINT;
-    const uint32_t *w = (const uint32_t *)(void *)stk_lo;
-    const uint32_t *e = (const uint32_t *)(void *)stk_top;
-    while (w < e && *w == pat) w++;
-    return (uint8_t *)(uintptr_t)w;
-}
-
 void qs_stack_reset(void)
 {
-    if (!on_task()) return;
-    volatile uint8_t here = 0;
-    uint8_t *limit = (uint8_t *)(((uintptr_t)&here - STACK_MARGIN) & ~(uintptr_t)3);
-    uint8_t *deep = stack_deepest();   /* full scan: preparation since the last measurement may have gone deeper */
-    if (deep < limit) memset(deep, PAINT, (size_t)(limit - deep));
-    (void)here;
+    if (on_task()) qs_paint_reset(stk_lo, stk_top, STACK_MARGIN);
 }
 
 size_t qs_stack_used(void)
 {
-    if (!on_task()) return 0;
-    uint8_t *deep = stack_deepest();
-    return deep < stk_top ? (size_t)(stk_top - deep) : 0;
+    return on_task() ? qs_paint_used(stk_lo, stk_top) : 0;
 }
 
 /* FreeRTOS charges run time to a task at each context switch, so the running slice is missing until the next one.
@@ -416,7 +400,7 @@ static int start_task(void)
     stk_lo = heap_caps_malloc(g_stack_size, MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT);
     if (!stk_lo) return -1;
     stk_hi = stk_lo + g_stack_size;
-    memset(stk_lo, PAINT, g_stack_size);
+    memset(stk_lo, QS_PAINT_BYTE, g_stack_size);
     /* ESP-IDF: StackType_t is a byte and the depth is given in bytes */
     g_task = xTaskCreateStaticPinnedToCore(task_main, "qs-work", (uint32_t)g_stack_size, NULL,
                                            CONFIG_QS_WORK_PRIORITY, (StackType_t *)(void *)stk_lo, &g_task_tcb,
